@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""A new user's two commands, and the setup they share.
+
+    python3 dev.py test       # set up .venv, run the test suite on SQLite
+    python3 dev.py example    # set up .venv, run the GTS example (embedded scheduler)
+
+Each sets itself up on a machine with only Python: it creates ``.venv`` with
+the running interpreter, installs the project and what the command needs, and
+re-runs itself inside it. Extra arguments go to pytest (``test``) or to the
+example's runner (``example``). ``--database postgresql|mysql`` runs the same
+suite against a local server; tests that need a service which is not running
+are skipped with the reason (``REQUIRE_SERVICES=1`` turns those skips into
+failures, as CI does).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("DEV_VENV", ROOT / ".venv"))
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+
+# Dependency groups (pyproject.toml) each command installs.
+GROUPS = {
+    "test": ["test", "integrations", "example"],
+    "example": ["example"],
+}
+
+
+def in_venv() -> bool:
+    return Path(sys.prefix).resolve() == VENV.resolve()
+
+
+def setup(groups: list[str]) -> None:
+    """Create the venv and install the project with ``groups``, once per change."""
+    if not PYTHON.exists():
+        print(f"dev.py: creating {VENV} with {sys.executable}", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+        run([PYTHON, "-m", "pip", "install", "-q", "--upgrade", "pip>=25.1"])
+    stamp = VENV / f".installed-{'-'.join(groups)}"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    print(f"dev.py: installing the project with groups {', '.join(groups)}", flush=True)
+    args = [PYTHON, "-m", "pip", "install", "-q", "-e", str(ROOT)]
+    for group in groups:
+        args += ["--group", f"{ROOT / 'pyproject.toml'}:{group}"]
+    run(args)
+    stamp.write_text(digest)
+
+
+def run(args: list[object], **kwargs: object) -> None:
+    result = subprocess.run([str(a) for a in args], check=False, **kwargs)  # type: ignore[call-overload]
+    if result.returncode:
+        sys.exit(result.returncode)
+
+
+def test(args: list[str]) -> int:
+    env = dict(os.environ)
+    if "--database" in args:
+        index = args.index("--database")
+        env["TEST_DATABASE"] = args[index + 1]
+        del args[index : index + 2]
+    groups = list(GROUPS["test"])
+    if env.get("TEST_DATABASE") == "mysql":
+        groups.append("mysql")
+    setup(groups)
+    command = [str(PYTHON), "-m", "pytest", "-rs", *args]
+    return subprocess.call(command, cwd=ROOT, env=env)
+
+
+def example(args: list[str]) -> int:
+    setup(GROUPS["example"])
+    runner = ROOT / "example_project" / "run_example.py"
+    return subprocess.call([str(PYTHON), str(runner), *args], cwd=runner.parent)
+
+
+def main() -> int:
+    commands = {"test": test, "example": example}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        print(__doc__)
+        return 2
+    return commands[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

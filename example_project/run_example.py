@@ -1,0 +1,1 @@
+print("The GTS example is being built (issue 5).")

@@ -1,0 +1,148 @@
+"""``manage.py expire_assignments``: one sweep, or a loop of them.
+
+Run it from cron or a systemd timer, or as a long-running process with
+``--loop``. It imports no optional integration.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+from django.apps import apps
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from django_assignment_timeout.conf import app_settings
+from django_assignment_timeout.exceptions import AssignmentError
+
+
+class Command(BaseCommand):
+    help = "Expire every offer whose deadline has passed and deliver pending notifications."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--loop",
+            action="store_true",
+            help="Keep sweeping every --interval seconds until SIGTERM or SIGINT.",
+        )
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=None,
+            help="Seconds between sweeps with --loop (default: ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL).",
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Report how many offers are due and change nothing.",
+        )
+        parser.add_argument(
+            "--model",
+            action="append",
+            dest="models",
+            metavar="APP_LABEL.MODEL",
+            help="Sweep only this model (repeatable).",
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=None,
+            help="Rows per transaction (default: ASSIGNMENT_TIMEOUT_BATCH_SIZE).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        models = self._models(options["models"])
+        batch_size = options["batch_size"]
+        if batch_size is not None and batch_size < 1:
+            raise CommandError("--batch-size must be a positive integer.")
+        interval = options["interval"]
+        if interval is None:
+            interval = app_settings.SWEEP_INTERVAL
+        if not interval > 0:
+            raise CommandError("--interval must be a positive number of seconds.")
+        if options["dry_run"]:
+            self._dry_run(models)
+            return
+        if not options["loop"]:
+            self._sweep_once(models, batch_size)
+            return
+        self._loop(models, batch_size, float(interval))
+
+    def _models(self, labels: list[str] | None) -> list[Any] | None:
+        from django_assignment_timeout.models import assignment_models
+
+        if not labels:
+            return None
+        adopting = set(assignment_models())
+        models = []
+        for label in labels:
+            try:
+                model = apps.get_model(label)
+            except (LookupError, ValueError) as err:
+                raise CommandError(f"Unknown model {label!r}: {err}") from err
+            if model not in adopting:
+                raise CommandError(f"{label} does not use ExpiringAssignmentMixin.")
+            models.append(model)
+        return models
+
+    def _dry_run(self, models: list[Any] | None) -> None:
+        from django_assignment_timeout.sweep import count_due
+
+        counts = count_due(models)
+        for label, count in counts.items():
+            self.stdout.write(f"{label}: {count} due")
+        self.stdout.write(f"would expire {sum(counts.values())} (dry run, nothing changed)")
+
+    def _sweep_once(self, models: list[Any] | None, batch_size: int | None) -> bool:
+        from django_assignment_timeout.sweep import sweep
+
+        try:
+            result = sweep(models, batch_size=batch_size)
+        except AssignmentError as err:
+            raise CommandError(f"Sweep failed: {err}") from err
+        for label, count in sorted(result.by_model.items()):
+            self.stdout.write(f"{label}: {count} expired")
+        self.stdout.write(
+            f"expired {result.expired_count} in {result.batches} batch(es)"
+            + (" (more due)" if result.has_more else "")
+        )
+        self.stdout.flush()
+        return result.has_more
+
+    def _loop(self, models: list[Any] | None, batch_size: int | None, interval: float) -> None:
+        from django.db import close_old_connections
+
+        stop = threading.Event()
+
+        def request_stop(signum: int, frame: Any) -> None:
+            # Finish the current batch, then leave the loop.
+            self.stdout.write(f"received signal {signum}, stopping after this sweep")
+            stop.set()
+
+        previous = {
+            signum: signal.signal(signum, request_stop)
+            for signum in (signal.SIGTERM, signal.SIGINT)
+        }
+        self.stdout.write(f"sweeping every {interval:g}s; SIGTERM or SIGINT stops")
+        self.stdout.flush()
+        try:
+            while not stop.is_set():
+                close_old_connections()
+                try:
+                    more = self._sweep_once(models, batch_size)
+                except CommandError as err:
+                    # A failed sweep (database restart, lost connection) is
+                    # retried at the next tick instead of killing the process.
+                    self.stderr.write(str(err))
+                    more = False
+                except Exception as err:  # noqa: BLE001 - keep the loop alive
+                    self.stderr.write(f"Sweep failed: {err!r}")
+                    more = False
+                if not more:
+                    stop.wait(interval)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            close_old_connections()
+        self.stdout.write("stopped")

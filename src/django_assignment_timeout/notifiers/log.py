@@ -1,0 +1,3 @@
+"""Logging notifier (filled in by the notifier work)."""
+
+from __future__ import annotations

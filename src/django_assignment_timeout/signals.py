@@ -1,0 +1,41 @@
+"""Signals, sent after the transaction that made the change commits.
+
+The sender is always the concrete model class. Handlers must accept
+``**kwargs``. A failing handler is logged and does not stop the others.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from django.dispatch import Signal
+
+
+class ExpiredOffer(NamedTuple):
+    """One offer ended by expiry: what ``assignment_expired`` lists."""
+
+    pk: Any
+    attempt: int
+    assignee_pk: Any
+    deadline: Any
+
+
+#: An offer was made.
+#: Arguments: ``sender`` (model class), ``pk``, ``attempt`` (int),
+#: ``assignee_pk``, ``deadline`` (aware datetime, database clock),
+#: ``event`` (the :class:`~django_assignment_timeout.models.AssignmentEvent`).
+assignment_offered = Signal()
+
+#: An offer was accepted before its deadline.
+#: Arguments: ``sender``, ``pk``, ``attempt``, ``assignee_pk``, ``event``.
+assignment_accepted = Signal()
+
+#: An offer was turned down; the assignment is pending again.
+#: Arguments: ``sender``, ``pk``, ``attempt``, ``assignee_pk``, ``reason`` (str),
+#: ``event``.
+assignment_rejected = Signal()
+
+#: Offers expired. Bulk-friendly: sent once per committed batch of a sweep (and
+#: once for a single expiry), never with model instances.
+#: Arguments: ``sender``, ``expired`` (list of :class:`ExpiredOffer`).
+assignment_expired = Signal()
