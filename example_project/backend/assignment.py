@@ -1,0 +1,54 @@
+"""How the GTS backend configures django-assignment-timeout from its environment.
+
+Kept out of settings.py so the choice (embedded or Celery, log or FCM) reads
+as two small functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+COMMAND = "django_assignment_timeout.schedulers.command.CommandScheduler"
+CELERY = "django_assignment_timeout.schedulers.celery.CeleryScheduler"
+LOG = "django_assignment_timeout.notifiers.log.LogNotifier"
+FCM = "django_assignment_timeout.notifiers.fcm.FCMNotifier"
+
+
+def scheduler(*, use_celery: bool) -> dict[str, Any]:
+    """The library's Celery scheduler with a broker, else the command (embedded)."""
+    if use_celery and _has("schedulers/celery.py"):
+        return {"BACKEND": CELERY, "OPTIONS": {}}
+    return {"BACKEND": COMMAND, "OPTIONS": {}}
+
+
+def notifiers(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Always log; also push through FCM when credentials are configured.
+
+    ``FCM_CREDENTIALS`` is a service-account JSON file (or set
+    ``GOOGLE_APPLICATION_CREDENTIALS``); ``FCM_PROJECT_ID`` names the project.
+    """
+    config: dict[str, dict[str, Any]] = {"log": {"BACKEND": LOG, "OPTIONS": {}}}
+    credentials = env.get("FCM_CREDENTIALS") or env.get(
+        "GOOGLE_APPLICATION_CREDENTIALS"
+    )
+    if credentials and _has("notifiers/fcm.py"):
+        options: dict[str, Any] = {
+            "CREDENTIALS": credentials,
+            "TOKENS": "logistics.notifications.device_tokens",
+        }
+        if env.get("FCM_PROJECT_ID"):
+            options["PROJECT_ID"] = env["FCM_PROJECT_ID"]
+        config["fcm"] = {"BACKEND": FCM, "OPTIONS": options}
+    return config
+
+
+def _has(module_file: str) -> bool:
+    # Looked up on disk, not imported: importing the library's submodules from
+    # settings would read the settings being defined.
+    spec = find_spec("django_assignment_timeout")
+    return bool(
+        spec and spec.origin and (Path(spec.origin).parent / module_file).exists()
+    )

@@ -1,0 +1,1 @@
+"""The GTS logistics app: stations, drivers, EICs and their stock requests."""

@@ -1,0 +1,1 @@
+"""The GTS REST API: the guide's four endpoints, on Django REST framework."""

@@ -1,0 +1,90 @@
+"""Request and response bodies of the GTS API."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from logistics.models import DBS, Driver, StockRequest
+
+
+class DBSSerializer(serializers.ModelSerializer):
+    """A station, as shown inside a stock request."""
+
+    class Meta:
+        model = DBS
+        fields = ["id", "code", "name"]
+
+
+class StockRequestSerializer(serializers.ModelSerializer):
+    """A stock request with its current offer (if any)."""
+
+    dbs = DBSSerializer(read_only=True)
+    target_driver = serializers.PrimaryKeyRelatedField(read_only=True)
+    attempt = serializers.IntegerField(source="assignment_attempt", read_only=True)
+    expires_at = serializers.DateTimeField(
+        source="assignment_expires_at", read_only=True
+    )
+    seconds_remaining = serializers.SerializerMethodField()
+
+    class Meta:
+        model = StockRequest
+        fields = [
+            "id",
+            "dbs",
+            "quantity_kg",
+            "status",
+            "target_driver",
+            "assignment_mode",
+            "assignment_started_at",
+            "attempt",
+            "expires_at",
+            "seconds_remaining",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_seconds_remaining(self, obj: StockRequest) -> float | None:
+        """Seconds left to accept, for display; the stored deadline decides."""
+        if obj.assignment_expires_at is None:
+            return None
+        return max(
+            0.0, round((obj.assignment_expires_at - timezone.now()).total_seconds(), 1)
+        )
+
+
+class AnswerSerializer(serializers.Serializer):
+    """A driver's answer to an offer.
+
+    ``attempt`` pins the answer to the offer the driver saw, so a late answer
+    to an earlier offer can never accept a newer one.
+    """
+
+    stock_request_id = serializers.IntegerField(min_value=1)
+    attempt = serializers.IntegerField(min_value=1, required=False)
+
+
+class RejectSerializer(AnswerSerializer):
+    """A driver's refusal, with an optional reason for the EIC."""
+
+    reason = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, default=""
+    )
+
+
+class AssignSerializer(serializers.Serializer):
+    """An EIC assigns a driver: ``{"status": "ASSIGNING", "target_driver": 7}``."""
+
+    status = serializers.ChoiceField(choices=[StockRequest.Status.ASSIGNING])
+    target_driver = serializers.PrimaryKeyRelatedField(queryset=Driver.objects.all())
+    assignment_mode = serializers.ChoiceField(
+        choices=StockRequest.Mode.choices, default=StockRequest.Mode.MANUAL
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The error body every endpoint returns on a 4xx."""
+
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    fields = serializers.DictField(required=False)
