@@ -17,3 +17,7 @@ class AssignmentTimeoutConfig(AppConfig):
     def ready(self) -> None:
         # Importing these registers the settings defaults and the checks.
         from django_assignment_timeout import checks, conf  # noqa: F401
+        from django_assignment_timeout.schedulers import ready as scheduler_ready
+
+        # The scheduler registers its tasks (Celery, Huey) in web and worker alike.
+        scheduler_ready()

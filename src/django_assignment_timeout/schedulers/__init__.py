@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from typing import Any
 
@@ -13,6 +14,8 @@ from django_assignment_timeout.conf import app_settings
 from django_assignment_timeout.exceptions import ConfigurationError
 from django_assignment_timeout.schedulers.base import BaseScheduler
 
+logger = logging.getLogger("django_assignment_timeout")
+
 SETTING = "ASSIGNMENT_TIMEOUT_SCHEDULER"
 
 
@@ -22,7 +25,8 @@ def load_scheduler(config: Any) -> BaseScheduler:
         config = {"BACKEND": config}
     if not isinstance(config, dict) or "BACKEND" not in config:
         raise ConfigurationError(
-            f'{SETTING} must be a dict like {{"BACKEND": "dotted.path", "OPTIONS": {{}}}}.'
+            f"{SETTING} must be a dict like "
+            '{"BACKEND": "dotted.path", "OPTIONS": {}}.'
         )
     path = config["BACKEND"]
     options = config.get("OPTIONS") or {}
@@ -37,7 +41,9 @@ def load_scheduler(config: Any) -> BaseScheduler:
             f"{SETTING}: could not import backend {path!r}: {err}"
         ) from err
     if not (isinstance(backend, type) and issubclass(backend, BaseScheduler)):
-        raise ConfigurationError(f"{SETTING}: {path!r} is not a BaseScheduler subclass.")
+        raise ConfigurationError(
+            f"{SETTING}: {path!r} is not a BaseScheduler subclass."
+        )
     return backend(options)
 
 
@@ -49,6 +55,20 @@ def _cached(config_repr: str) -> BaseScheduler:
 def get_scheduler() -> BaseScheduler:
     """The configured scheduler backend (built once per setting value)."""
     return _cached(repr(app_settings.SCHEDULER))
+
+
+def ready() -> None:
+    """Let the configured backend register its tasks (from ``AppConfig.ready``).
+
+    A backend that can not be loaded is reported by system check E020, so it
+    must not stop Django from starting here.
+    """
+    try:
+        scheduler = get_scheduler()
+    except ConfigurationError as err:
+        logger.warning("Scheduler not loaded: %s", err)
+        return
+    scheduler.ready()
 
 
 @receiver(setting_changed)

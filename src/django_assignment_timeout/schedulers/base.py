@@ -29,14 +29,38 @@ class BaseScheduler:
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = dict(options or {})
 
+    #: OPTIONS keys this backend understands; any other key is check E021.
+    known_options: frozenset[str] = frozenset()
+
     def check(self) -> list[CheckMessage]:
         """System-check messages about this backend's configuration."""
-        return []
+        from django.core.checks import Error
+
+        unknown = sorted(set(self.options) - self.known_options)
+        if not unknown:
+            return []
+        known = ", ".join(sorted(self.known_options)) or "none"
+        return [
+            Error(
+                f"ASSIGNMENT_TIMEOUT_SCHEDULER['OPTIONS'] has unknown key(s) "
+                f"{', '.join(map(repr, unknown))} for {type(self).__name__}.",
+                hint=f"Known options: {known}.",
+                id="assignment_timeout.E021",
+            )
+        ]
+
+    def ready(self) -> None:
+        """Register this backend's tasks with its framework, from ``AppConfig.ready``.
+
+        Workers import the project's Django settings and run ``ready``, so
+        tasks registered here exist in the worker as well as in the web
+        process. The default registers nothing.
+        """
 
     def schedule_expiry(
         self, model: type[models.Model], pk: Any, attempt: int, deadline: datetime
     ) -> None:
-        """Arrange for offer (``model``, ``pk``, ``attempt``) to be expired at ``deadline``.
+        """Arrange for offer (``model``, ``pk``, ``attempt``) to expire at ``deadline``.
 
         Called after the offering transaction commits. The default does
         nothing: the periodic sweep expires the offer.

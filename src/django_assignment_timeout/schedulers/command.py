@@ -7,4 +7,7 @@ from django_assignment_timeout.schedulers.base import BaseScheduler
 
 
 class CommandScheduler(BaseScheduler):
-    """Sweeps happen when ``expire_assignments`` runs; nothing is scheduled per offer."""
+    """Sweeps run when ``expire_assignments`` runs; nothing is scheduled per offer.
+
+    Its one periodic entry is ``expire_assignments --loop`` (or a cron line).
+    """

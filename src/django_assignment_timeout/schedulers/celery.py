@@ -1,0 +1,160 @@
+"""The Celery scheduler: a beat sweep plus a precise ETA task per offer.
+
+Settings::
+
+    ASSIGNMENT_TIMEOUT_SCHEDULER = {
+        "BACKEND": "django_assignment_timeout.schedulers.celery.CeleryScheduler",
+        "OPTIONS": {"queue": "assignments"},  # every option is optional
+    }
+
+and one line in the project's ``celery.py``::
+
+    from django_assignment_timeout.schedulers.celery import beat_schedule
+    app.conf.beat_schedule.update(beat_schedule())
+
+Task names are stable: ``assignment_timeout.sweep``,
+``assignment_timeout.expire_offer`` and ``assignment_timeout.deliver``.
+
+OPTIONS:
+
+* ``app``: dotted path to the Celery app to send with (default: Celery's
+  current app, i.e. the project's app once its ``celery.py`` is imported).
+* ``queue``, ``routing_key``, ``exchange``, ``priority``: routing for every
+  task this backend sends (and for the beat entry from :func:`beat_schedule`).
+* ``retry``, ``retry_policy``: Celery's publish retry options; lower them so
+  an offer made while the broker is down does not wait for retries.
+* ``precise`` (default True): send one ETA task per offer, at its deadline.
+* ``deliver`` (default True): send a delivery task after events are written.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.utils.module_loading import import_string
+
+from django_assignment_timeout.exceptions import MissingExtraError
+from django_assignment_timeout.schedulers.base import BaseScheduler
+from django_assignment_timeout.schedulers.jobs import (
+    DELIVER,
+    EXPIRE_OFFER,
+    PERIODIC_NAME,
+    SWEEP,
+    task_pk,
+)
+
+try:
+    import celery
+except ImportError as err:  # pragma: no cover - exercised in a subprocess test
+    raise MissingExtraError("ASSIGNMENT_TIMEOUT_SCHEDULER", "celery", "celery") from err
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from django.core.checks import CheckMessage
+    from django.db import models
+
+__all__ = ["DELIVER", "EXPIRE_OFFER", "SWEEP", "CeleryScheduler", "beat_schedule"]
+
+#: apply_async options a project may set in OPTIONS.
+ROUTING_OPTIONS = (
+    "queue",
+    "routing_key",
+    "exchange",
+    "priority",
+    "retry",
+    "retry_policy",
+)
+
+
+def beat_schedule(
+    interval: float | None = None, *, queue: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """The one beat entry, ``{"assignment-timeout-sweep": {...}}``.
+
+    ``interval`` defaults to ``ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL`` seconds (an
+    interval, never a crontab). The entry's messages expire after one
+    interval, so a beat that kept sending while every worker was down does
+    not leave a pile of sweeps behind: the next one does all the work.
+    """
+    from django_assignment_timeout.conf import app_settings
+
+    seconds = float(app_settings.SWEEP_INTERVAL if interval is None else interval)
+    options: dict[str, Any] = {"expires": seconds}
+    if queue is not None:
+        options["queue"] = queue
+    return {PERIODIC_NAME: {"task": SWEEP, "schedule": seconds, "options": options}}
+
+
+class CeleryScheduler(BaseScheduler):
+    """Celery beat runs the sweep; each offer gets an ETA task at its deadline."""
+
+    supports_periodic_sweep = True
+    supports_precise_expiry = True
+    supports_deferred_delivery = True
+    known_options = frozenset({"app", "precise", "deliver", *ROUTING_OPTIONS})
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        super().__init__(options)
+        self._app: celery.Celery | None = None
+
+    @property
+    def app(self) -> celery.Celery:
+        """The Celery app tasks are sent with."""
+        if self._app is None:
+            path = self.options.get("app")
+            self._app = import_string(path) if path else celery.current_app
+        return self._app
+
+    def ready(self) -> None:
+        """Register the shared tasks (workers run this through ``django.setup()``)."""
+        from django_assignment_timeout.schedulers import celery_tasks  # noqa: F401
+
+    def check(self) -> list[CheckMessage]:
+        """Unknown options (E021); an ``app`` path that does not import (E023)."""
+        from django.core.checks import Error
+
+        errors = super().check()
+        path = self.options.get("app")
+        if path is not None:
+            try:
+                app = import_string(path)
+            except ImportError as err:
+                app, problem = None, f"can not be imported: {err}"
+            else:
+                problem = "is not a Celery app"
+            if not isinstance(app, celery.Celery):
+                errors.append(
+                    Error(
+                        f"ASSIGNMENT_TIMEOUT_SCHEDULER['OPTIONS']['app'] = "
+                        f"{path!r} {problem}.",
+                        hint="Point it at your Celery() instance, e.g. "
+                        "'backend.celery.app', or leave it out to use Celery's "
+                        "current app.",
+                        id="assignment_timeout.E023",
+                    )
+                )
+        return errors
+
+    def schedule_expiry(
+        self, model: type[models.Model], pk: Any, attempt: int, deadline: datetime
+    ) -> None:
+        """Send ``expire_offer`` with ``eta=deadline``.
+
+        In eager mode it runs at once and, the offer not being due, does nothing.
+        """
+        if not self.options.get("precise", True):
+            return
+        args = (model._meta.label, task_pk(pk), attempt)
+        self._send(EXPIRE_OFFER, args, eta=deadline)
+
+    def schedule_delivery(self) -> None:
+        """Send the ``deliver`` task."""
+        if self.options.get("deliver", True):
+            self._send(DELIVER, ())
+
+    def _send(self, name: str, args: tuple[Any, ...], **extra: Any) -> None:
+        self.ready()
+        routing = {k: self.options[k] for k in ROUTING_OPTIONS if k in self.options}
+        # apply_async (not send_task) so that task_always_eager is honoured.
+        self.app.tasks[name].apply_async(args, **routing, **extra)

@@ -1,0 +1,83 @@
+"""Huey tasks, registered on the project's Huey (``huey.contrib.djhuey``).
+
+``huey.contrib.djhuey`` reads ``settings.HUEY`` when imported and may call
+``sys.exit`` on a bad configuration, so this module is imported only by
+:class:`~.huey.HueyScheduler` once the project configured ``HUEY``.
+
+Huey names tasks by module and function: the periodic sweep is
+``django_assignment_timeout.schedulers.huey_tasks.sweep``, the others
+``...huey_tasks.expire_offer`` and ``...huey_tasks.deliver``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django_assignment_timeout.conf import app_settings
+from django_assignment_timeout.schedulers import jobs
+
+try:
+    from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
+    from huey.exceptions import TaskLockedException
+except ImportError as err:  # pragma: no cover - exercised in a subprocess test
+    from django_assignment_timeout.exceptions import MissingExtraError
+
+    raise MissingExtraError("ASSIGNMENT_TIMEOUT_SCHEDULER", "huey", "huey") from err
+
+#: How often a precise task that ran before its deadline re-schedules itself.
+MAX_RECHECKS = 3
+
+
+def every_interval(minutes: int) -> Any:
+    """A Huey ``validate_datetime`` that fires every ``minutes`` minutes.
+
+    Huey checks periodic tasks once a minute, on the minute, so the sweep
+    interval is rounded to whole minutes (at least one).
+    """
+
+    def validate(moment: datetime) -> bool:
+        return (moment.hour * 60 + moment.minute) % minutes == 0
+
+    return validate
+
+
+def interval_minutes() -> int:
+    """``ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL`` in whole minutes, between 1 and 1440."""
+    return min(max(round(float(app_settings.SWEEP_INTERVAL) / 60), 1), 1440)
+
+
+@db_periodic_task(every_interval(interval_minutes()))
+def sweep() -> dict[str, int]:
+    """The periodic sweep. A lock keeps two consumers from sweeping at once.
+
+    The sweep itself is safe to run concurrently; the lock only saves the
+    second consumer the work. A lock left behind by a killed consumer is
+    cleared by ``run_huey --flush-locks``.
+    """
+    try:
+        with HUEY.lock_task(jobs.PERIODIC_NAME):
+            return jobs.run_sweep()
+    except TaskLockedException:
+        return {"expired_count": 0}
+
+
+@db_task()
+def expire_offer(
+    model_label: str, pk: Any, attempt: int, recheck: int = 0
+) -> dict[str, Any]:
+    """Expire one offer at its deadline; stale, duplicate and early runs do nothing."""
+    outcome = jobs.expire_offer(model_label, pk, attempt)
+    retry_in = outcome["retry_in"]
+    if retry_in is not None and not HUEY.immediate and recheck < MAX_RECHECKS:
+        # Ran before the deadline by the database clock: try again then.
+        expire_offer.schedule(
+            args=(model_label, pk, attempt, recheck + 1), delay=retry_in + 0.05
+        )
+    return outcome
+
+
+@db_task()
+def deliver() -> dict[str, Any]:
+    """Deliver pending notification events."""
+    return jobs.deliver()
