@@ -1,0 +1,1 @@
+"""The tutorial's example app: repairs offered to one technician at a time."""
