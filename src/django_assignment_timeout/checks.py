@@ -21,7 +21,7 @@ from typing import Any
 from django.apps import AppConfig, apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
-from django.db.models import ForeignKey, OneToOneField
+from django.db.models import ForeignKey, Model, OneToOneField
 
 from django_assignment_timeout.conf import app_settings
 from django_assignment_timeout.exceptions import ConfigurationError
@@ -127,20 +127,14 @@ def check_scheduler(app_configs: list[AppConfig] | None = None, **kwargs: Any) -
     return scheduler.check()
 
 
-@register(Tags.models)
-def check_models(app_configs: list[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
-    """Validate the ``AssignmentMeta`` of every model that uses the mixin."""
-    from django_assignment_timeout.models import assignment_models
+def check_model(model: type[Model]) -> list[CheckMessage]:
+    """Validate the ``AssignmentMeta`` of one model that uses the mixin.
 
-    errors: list[CheckMessage] = []
-    for model in assignment_models():
-        if app_configs is None or model._meta.app_config in app_configs:
-            errors.extend(_check_model(AssignmentOptions.from_model(model)))
-    return errors
-
-
-def _check_model(opts: AssignmentOptions) -> list[CheckMessage]:
-    model = opts.model
+    Django's model checks call it through ``ExpiringAssignmentMixin.check()``,
+    so it runs for every installed model (and for test models with
+    ``isolate_apps`` when their ``check()`` is called).
+    """
+    opts = AssignmentOptions.from_model(model)
     errors: list[CheckMessage] = []
     status = field_or_none(model, opts.status_field)
     if status is None or not getattr(status, "concrete", False):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ValidationError
 from django.db import router, transaction
 from django.db.models import BooleanField, Case, F, Q, Value, When
 
@@ -27,7 +28,7 @@ from django_assignment_timeout.exceptions import (
     OfferNotDue,
     TransitionError,
 )
-from django_assignment_timeout.expressions import DatabaseNow, deadline_in
+from django_assignment_timeout.expressions import DatabaseNow, database_now, deadline_in
 from django_assignment_timeout.options import (
     ATTEMPT,
     EXPIRES_AT,
@@ -61,6 +62,7 @@ def offer(
     :class:`.AlreadyTaken` when the row is not pending.
     """
     opts = options_for(model)
+    pk = _key(model, pk)
     assignee_pk = opts.assignee_pk(assignee)
     _check_values(opts, values)
     using = using or router.db_for_write(model)
@@ -108,10 +110,11 @@ def accept(
     :class:`.NotOfferedToYou`, :class:`.AlreadyTaken` or :class:`.NoActiveOffer`.
     """
     opts = options_for(model)
+    _check_attempt(attempt)
     return _answer(
         model,
         opts,
-        pk,
+        _key(model, pk),
         opts.assignee_pk(assignee),
         attempt,
         using,
@@ -133,10 +136,11 @@ def reject(
     opts = options_for(model)
     if not isinstance(reason, str):
         raise InvalidArgument("reason must be a string.")
+    _check_attempt(attempt)
     return _answer(
         model,
         opts,
-        pk,
+        _key(model, pk),
         opts.assignee_pk(assignee),
         attempt,
         using,
@@ -162,6 +166,8 @@ def expire(
     :class:`.NoActiveOffer` or :class:`.AlreadyTaken` when there is nothing to do.
     """
     opts = options_for(model)
+    pk = _key(model, pk)
+    _check_attempt(attempt)
     using = using or router.db_for_write(model)
     rows = model._base_manager.using(using).filter(pk=pk)
     offered = Q(**{opts.status_field: opts.offered})
@@ -210,22 +216,25 @@ def _answer(
 ) -> AssignmentEvent:
     using = using or router.db_for_write(model)
     rows = model._base_manager.using(using).filter(pk=pk)
-    live_offer = Q(
-        **{
-            opts.status_field: opts.offered,
-            opts.assignee_attname: assignee_pk,
-            f"{EXPIRES_AT}__gt": DatabaseNow(),
-        }
-    )
-    if attempt is not None:
-        live_offer &= Q(**{ATTEMPT: attempt})
     with transaction.atomic(using=using):
+        # One reading of the database clock decides the answer and stamps its
+        # event, so "accepted before the deadline" can be audited exactly.
+        now = database_now(using)
+        live_offer = Q(
+            **{
+                opts.status_field: opts.offered,
+                opts.assignee_attname: assignee_pk,
+                f"{EXPIRES_AT}__gt": now,
+            }
+        )
+        if attempt is not None:
+            live_offer &= Q(**{ATTEMPT: attempt})
         if rows.filter(live_offer).update(**changes):
             # Our UPDATE holds the row lock, so this read sees our own change.
             # The deadline met is on the attempt's "offered" event.
             current_attempt = rows.values_list(ATTEMPT, flat=True).get()
             event = _record(
-                model, pk, current_attempt, kind, assignee_pk, None, using, reason
+                model, pk, current_attempt, kind, assignee_pk, None, using, reason, now
             )
             transaction.on_commit(
                 partial(_after_answer, model, pk, kind, current_attempt, assignee_pk, reason, event),
@@ -245,12 +254,17 @@ def _record(
     deadline: Any,
     using: str,
     reason: str = "",
+    created_at: Any = None,
 ) -> AssignmentEvent:
     from django.contrib.contenttypes.models import ContentType
 
     from django_assignment_timeout.models import AssignmentEvent
 
+    # Without created_at the column's database default (the statement's clock)
+    # applies.
+    stamp = {} if created_at is None else {"created_at": created_at}
     return AssignmentEvent.objects.using(using).create(
+        **stamp,
         content_type=ContentType.objects.db_manager(using).get_for_model(model),
         object_pk=str(pk),
         attempt=attempt,
@@ -259,6 +273,23 @@ def _record(
         deadline=deadline,
         reason=reason,
     )
+
+
+def _key(model: type[models.Model], pk: Any) -> Any:
+    """``pk`` as the primary key field's Python value (so event keys are uniform)."""
+    if pk is None or isinstance(pk, bool):
+        raise InvalidArgument(f"{pk!r} is not a valid {model._meta.label} key.")
+    try:
+        return model._meta.pk.to_python(pk)  # type: ignore[union-attr]
+    except (ValidationError, TypeError, ValueError) as err:
+        raise InvalidArgument(f"{pk!r} is not a valid {model._meta.label} key.") from err
+
+
+def _check_attempt(attempt: Any) -> None:
+    if attempt is not None and (
+        isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1
+    ):
+        raise InvalidArgument(f"attempt must be a positive integer, not {attempt!r}.")
 
 
 def _check_values(opts: AssignmentOptions, values: dict[str, Any]) -> None:
@@ -337,10 +368,12 @@ def _why_not_answered(
     if status == opts.offered:
         if not mine:
             return NotOfferedToYou(pk=pk, attempt=attempt)
-        if attempt is not None and attempt != current:
+        if attempt is not None and attempt < current:
             return OfferExpired(
                 "That offer has ended; a newer offer was made.", pk=pk, attempt=attempt
             )
+        if attempt is not None and attempt > current:
+            return NoActiveOffer("No such offer was made.", pk=pk, attempt=attempt)
         if row["_is_due"]:
             _expire_quietly(model, pk, current, using)
             return OfferExpired(pk=pk, attempt=current)

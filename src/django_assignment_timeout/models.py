@@ -285,6 +285,13 @@ class ExpiringAssignmentMixin(models.Model):
         finally:
             self._refresh_assignment()
 
+    @classmethod
+    def check(cls, **kwargs: Any) -> list[Any]:
+        """Django's model checks plus the ``AssignmentMeta`` checks (E001-E006)."""
+        from django_assignment_timeout.checks import check_model
+
+        return [*super().check(**kwargs), *check_model(cls)]
+
     def assignment_events(self) -> AssignmentEventQuerySet:
         """This assignment's history of offers, oldest first."""
         return AssignmentEvent.objects.for_assignment(self)

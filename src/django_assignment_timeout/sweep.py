@@ -112,9 +112,13 @@ def count_due(models: Iterable[type[models.Model]] | None = None) -> dict[str, i
 
 
 def expire_batch(queryset: QuerySet[Any], batch_size: int) -> list[signals.ExpiredOffer]:
-    """Expire at most ``batch_size`` due offers of ``queryset`` in one transaction."""
-    using = queryset.db if queryset._db else router.db_for_write(queryset.model)
+    """Expire at most ``batch_size`` due offers of ``queryset`` in one transaction.
+
+    Off PostgreSQL the batch is also capped at :data:`PORTABLE_MAX_BATCH`.
+    """
+    using = _using(queryset)
     connection = connections[using]
+    batch_size = _batch_size_for(using, batch_size)
     with transaction.atomic(using=using):
         if connection.vendor == "postgresql":
             expired = _expire_batch_postgresql(queryset, batch_size, using)
@@ -131,6 +135,16 @@ def expire_batch(queryset: QuerySet[Any], batch_size: int) -> list[signals.Expir
 # -- internals ---------------------------------------------------------------
 
 
+def _using(queryset: QuerySet[Any]) -> str:
+    return queryset.db if queryset._db else router.db_for_write(queryset.model)
+
+
+def _batch_size_for(using: str, batch_size: int) -> int:
+    if connections[using].vendor == "postgresql":
+        return batch_size
+    return min(batch_size, PORTABLE_MAX_BATCH)
+
+
 def _limits(batch_size: int | None, max_batches: int | None) -> tuple[int, int]:
     batch_size = app_settings.BATCH_SIZE if batch_size is None else batch_size
     max_batches = app_settings.MAX_BATCHES if max_batches is None else max_batches
@@ -145,6 +159,9 @@ def _sweep(
 ) -> SweepResult:
     result = SweepResult()
     label = queryset.model._meta.label
+    # A short batch means nothing more is due (or the rest is locked by
+    # another sweeper); compare with the size the batch could really take.
+    batch_size = _batch_size_for(_using(queryset), batch_size)
     while result.batches < max_batches:
         expired = expire_batch(queryset, batch_size)
         result.batches += 1
@@ -254,7 +271,7 @@ def _expire_batch_portable(
     model = queryset.model
     connection = connections[using]
     qn = connection.ops.quote_name
-    rows = list(_due_batch(queryset, min(batch_size, PORTABLE_MAX_BATCH), using))
+    rows = list(_due_batch(queryset, batch_size, using))
     if not rows:
         return []
     meta = model._meta
@@ -300,7 +317,12 @@ def _expire_batch_portable(
 
 
 def _expired_offer(model: type[models.Model], row: tuple[Any, ...]) -> signals.ExpiredOffer:
+    # The event columns are text: give the keys back their Python types, as
+    # the portable path and lifecycle.expire() do.
     pk, attempt, assignee_pk, deadline = row
+    assignee = model._meta.get_field(options_for(model).assignee_field)
+    if assignee_pk is not None:
+        assignee_pk = assignee.target_field.to_python(assignee_pk)  # type: ignore[union-attr]
     return signals.ExpiredOffer(model._meta.pk.to_python(pk), attempt, assignee_pk, deadline)
 
 
