@@ -1,0 +1,515 @@
+"""Django admin: a ModelAdmin mixin for adopting models, and the event admin.
+
+Every state change the admin offers goes through :mod:`.lifecycle` (one
+conditional UPDATE plus its event row); the fields the lifecycle owns are
+read-only, so the admin can never break the invariants with a raw field edit.
+
+Adopt it on your own model::
+
+    from django.contrib import admin
+    from django_assignment_timeout.admin import AssignmentAdminMixin
+
+    @admin.register(StockRequest)
+    class StockRequestAdmin(AssignmentAdminMixin, admin.ModelAdmin):
+        list_display = ["id", "assignment_state"]
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
+from django.contrib.contenttypes.admin import GenericTabularInline
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import models, router, transaction
+from django.db.models import CharField, Exists, OuterRef, Value
+from django.db.models.functions import Cast, Replace
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from django_assignment_timeout import lifecycle
+from django_assignment_timeout.dispatch import schedule_delivery
+from django_assignment_timeout.exceptions import TransitionError
+from django_assignment_timeout.expressions import DatabaseNow, deadline_in
+from django_assignment_timeout.models import AssignmentEvent, DeliveryState, EventKind
+from django_assignment_timeout.options import (
+    ATTEMPT,
+    EXPIRES_AT,
+    STARTED_AT,
+    options_for,
+)
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+    from django.http import HttpRequest
+
+#: How far back the "expired recently" filter looks.
+RECENT_EXPIRY = timedelta(hours=1)
+
+# The database clock, selected with each row so that "time left" agrees with
+# the clock the lifecycle decides on, not with the web worker's.
+_DB_NOW = "_assignment_db_now"
+
+
+def format_seconds(seconds: float) -> str:
+    """``75.2`` -> ``"1:15"``; hours when needed (``"1:02:03"``)."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{secs:02d}"
+    return f"{minutes}:{secs:02d}"
+
+
+def _status_label(obj: models.Model, field_name: str) -> str:
+    field = obj._meta.get_field(field_name)
+    value = getattr(obj, field.attname)  # type: ignore[union-attr]
+    return str(dict(field.flatchoices).get(value, value))  # type: ignore[union-attr]
+
+
+class AssignmentStateFilter(admin.SimpleListFilter):
+    """Filter by offer state: open, past its deadline, or expired recently."""
+
+    title = _("offer")
+    parameter_name = "offer"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        """The three states a dispatcher looks for."""
+        return [
+            ("offered", _("offered, before the deadline")),
+            ("due", _("past the deadline, not yet swept")),
+            ("expired_recently", _("expired in the last hour")),
+        ]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[Any]
+    ) -> QuerySet[Any] | None:
+        """Narrow ``queryset`` to the chosen state (on the database clock)."""
+        value = self.value()
+        opts = options_for(queryset.model)
+        if value in ("offered", "due"):
+            lookup = "__gt" if value == "offered" else "__lte"
+            return queryset.filter(
+                **{opts.status_field: opts.offered, EXPIRES_AT + lookup: DatabaseNow()}
+            )
+        if value == "expired_recently":
+            return queryset.filter(_recently_expired(queryset.model))
+        return None
+
+
+def _recently_expired(model: type[models.Model]) -> Exists:
+    """Rows with an ``expired`` event written within :data:`RECENT_EXPIRY`."""
+    # Event rows store str(pk). A UUID key is str()-ed with hyphens but cast
+    # by SQLite and MySQL to 32 bare hex digits, so compare both without them.
+    events = AssignmentEvent.objects.filter(
+        content_type=ContentType.objects.get_for_model(model),
+        kind=EventKind.EXPIRED,
+        created_at__gte=deadline_in(-RECENT_EXPIRY.total_seconds()),
+    )
+    outer = Cast(OuterRef("pk"), output_field=CharField())
+    if isinstance(model._meta.pk, models.UUIDField):
+        events = events.annotate(
+            _bare_pk=Replace("object_pk", Value("-"), Value(""))
+        ).filter(_bare_pk=Replace(outer, Value("-"), Value("")))
+    else:
+        # Plain comparison, so the (content_type, object_pk, ...) index serves it.
+        events = events.filter(object_pk=outer)
+    return Exists(events)
+
+
+class AssignmentEventInline(GenericTabularInline):
+    """An assignment's history of offers and their delivery state, read-only."""
+
+    model = AssignmentEvent
+    ct_field = "content_type"
+    ct_fk_field = "object_pk"
+    fields = (
+        "created_at",
+        "attempt",
+        "kind",
+        "assignee_pk",
+        "deadline",
+        "reason",
+        "delivery_state",
+        "delivery_attempts",
+        "delivered_at",
+        "last_error",
+    )
+    readonly_fields = fields
+    ordering = ("id",)
+    extra = 0
+    can_delete = False
+    verbose_name = _("offer history")
+    verbose_name_plural = _("offer history")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Events are written by the lifecycle only."""
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """The history is an audit trail."""
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """The history is an audit trail."""
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Whoever may see the assignment may see its history."""
+        meta = self.parent_model._meta
+        user = request.user
+        return user.has_perm(
+            f"{meta.app_label}.view_{meta.model_name}"
+        ) or user.has_perm(f"{meta.app_label}.change_{meta.model_name}")
+
+
+class AssignmentAdminMixin:
+    """ModelAdmin mixin for a model that uses :class:`.ExpiringAssignmentMixin`.
+
+    Adds an ``assignment_state`` column (state, assignee, time left on the
+    database clock), the :class:`AssignmentStateFilter`, the "expire now" and
+    "withdraw offer" actions (both through :func:`.lifecycle.expire`), the
+    offer history inline, and makes the lifecycle's fields read-only.
+    """
+
+    #: Appended to the list filters and actions the admin declares itself.
+    assignment_list_filter: tuple[Any, ...] = (AssignmentStateFilter,)
+    assignment_actions: tuple[str, ...] = ("expire_now", "withdraw_offer")
+    assignment_inline: type[admin.options.InlineModelAdmin] | None = (
+        AssignmentEventInline
+    )
+
+    model: type[models.Model]
+
+    # -- queryset and columns ---------------------------------------------
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        """The admin's queryset, with the database clock selected for "time left"."""
+        opts = options_for(self.model)
+        queryset = super().get_queryset(request)  # type: ignore[misc]
+        # The column names the assignee: one join instead of a query per row.
+        return queryset.select_related(opts.assignee_field).annotate(
+            **{_DB_NOW: DatabaseNow()}
+        )
+
+    @admin.display(description=_("offer"))
+    def assignment_state(self, obj: models.Model) -> str:
+        """State, assignee and time left, e.g. ``ASSIGNING to Ravi, 4:12 left``."""
+        opts = options_for(type(obj))
+        label = _status_label(obj, opts.status_field)
+        deadline = getattr(obj, EXPIRES_AT)
+        if getattr(obj, opts.status_attname) != opts.offered or deadline is None:
+            return label
+        assignee = getattr(obj, opts.assignee_field)
+        now = getattr(obj, _DB_NOW, None) or timezone.now()
+        left = (deadline - now).total_seconds()
+        if left > 0:
+            text = _("%(state)s to %(who)s, %(left)s left") % {
+                "state": label,
+                "who": assignee,
+                "left": format_seconds(left),
+            }
+        else:
+            text = _("%(state)s to %(who)s, due %(ago)s ago (not swept yet)") % {
+                "state": label,
+                "who": assignee,
+                "ago": format_seconds(-left),
+            }
+        return format_html(
+            '<span class="assignment-offer" data-deadline="{}">{}</span>',
+            deadline.isoformat(),
+            text,
+        )
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        """The declared columns, plus ``assignment_state`` when not already there."""
+        columns = list(super().get_list_display(request))  # type: ignore[misc]
+        if "assignment_state" not in columns:
+            columns.append("assignment_state")
+        return columns
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        """The declared filters, plus the offer-state filter."""
+        filters = list(super().get_list_filter(request))  # type: ignore[misc]
+        return filters + [f for f in self.assignment_list_filter if f not in filters]
+
+    # -- form: the lifecycle's fields are read-only -----------------------
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        """The mixin's fields and the assignee always; the status while offered."""
+        opts = options_for(self.model)
+        fields = list(super().get_readonly_fields(request, obj))  # type: ignore[misc]
+        locked = [STARTED_AT, EXPIRES_AT, ATTEMPT, opts.assignee_field]
+        if obj is not None and getattr(obj, opts.status_attname) == opts.offered:
+            # Changing it would leave a deadline on a row that is not offered.
+            locked.append(opts.status_field)
+        return fields + [name for name in locked if name not in fields]
+
+    def formfield_for_dbfield(
+        self, db_field: Any, request: HttpRequest, **kwargs: Any
+    ) -> Any:
+        """The status field may not be set to "offered": only an offer does that."""
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)  # type: ignore[misc]
+        opts = options_for(self.model)
+        if formfield is not None and db_field.name == opts.status_field:
+            offered = db_field.to_python(opts.offered)
+            if hasattr(formfield, "choices"):
+                formfield.choices = [
+                    choice
+                    for choice in formfield.choices
+                    if str(choice[0]) != str(offered)
+                ]
+
+            def not_offered(value: Any) -> None:
+                if str(value) == str(offered):
+                    raise ValidationError(
+                        _("Only an offer can set this state; use the lifecycle API.")
+                    )
+
+            formfield.validators.append(not_offered)
+        return formfield
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> Any:
+        """The declared inlines, plus the offer history on existing rows."""
+        inlines = list(super().get_inlines(request, obj))  # type: ignore[misc]
+        if (
+            obj is not None
+            and self.assignment_inline
+            and self.assignment_inline not in inlines
+        ):
+            inlines.append(self.assignment_inline)
+        return inlines
+
+    # -- actions ----------------------------------------------------------
+
+    def get_actions(self, request: HttpRequest) -> Any:
+        """The declared actions, plus the lifecycle actions the user may run."""
+        actions = super().get_actions(request)  # type: ignore[misc]
+        if self.actions is None or IS_POPUP_VAR in request.GET:  # type: ignore[attr-defined]
+            return actions  # actions switched off, as ModelAdmin does
+        for name in self.assignment_actions:
+            if name in actions:
+                continue
+            func = getattr(type(self), name)
+            if self.has_change_permission(request):  # type: ignore[attr-defined]
+                actions[name] = (func, name, func.short_description)
+        return actions
+
+    @admin.action(description=_("Expire the selected offers now"))
+    def expire_now(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        """End each selected open offer now, as if its deadline had passed.
+
+        Writes an ``expired`` event, so the dispatcher is notified as for a
+        timed-out offer. Rows with no open offer (pending, accepted) are left
+        as they are and reported.
+        """
+        done = self._force_expire(request, queryset)
+        if done:
+            self.message_user(  # type: ignore[attr-defined]
+                request,
+                ngettext(
+                    "Expired %(count)d offer; it is pending again.",
+                    "Expired %(count)d offers; they are pending again.",
+                    done,
+                )
+                % {"count": done},
+                messages.SUCCESS,
+            )
+
+    @admin.action(description=_("Withdraw the selected offers"))
+    def withdraw_offer(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        """Take back each selected open offer before the assignee answers.
+
+        The same transition as :meth:`expire_now` (the offer ends, the row is
+        pending again, an ``expired`` event records it and notifies), told to
+        the dispatcher as a withdrawal so the row can be offered to someone else.
+        """
+        done = self._force_expire(request, queryset)
+        if done:
+            self.message_user(  # type: ignore[attr-defined]
+                request,
+                ngettext(
+                    "Withdrew %(count)d offer; it can be offered again.",
+                    "Withdrew %(count)d offers; they can be offered again.",
+                    done,
+                )
+                % {"count": done},
+                messages.SUCCESS,
+            )
+
+    def _force_expire(self, request: HttpRequest, queryset: QuerySet[Any]) -> int:
+        """``lifecycle.expire(force=True)`` per row; one message per refusal reason."""
+        using = router.db_for_write(self.model)
+        done = 0
+        refused: Counter[str] = Counter()
+        examples: dict[str, Any] = {}
+        for pk in queryset.values_list("pk", flat=True):
+            try:
+                lifecycle.expire(self.model, pk, force=True, using=using)
+            except TransitionError as err:
+                refused[err.message] += 1
+                examples.setdefault(err.message, pk)
+            else:
+                done += 1
+        for reason, count in refused.items():
+            self.message_user(  # type: ignore[attr-defined]
+                request,
+                ngettext(
+                    "%(count)d row left unchanged (e.g. %(pk)s): %(reason)s",
+                    "%(count)d rows left unchanged (e.g. %(pk)s): %(reason)s",
+                    count,
+                )
+                % {"count": count, "pk": examples[reason], "reason": reason},
+                messages.WARNING,
+            )
+        return done
+
+
+class AssignmentAdmin(AssignmentAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    """A ready-made admin for a model that uses the mixin."""
+
+
+class DeliveryFilter(admin.SimpleListFilter):
+    """Filter events by where they are in the notification relay."""
+
+    title = _("delivery")
+    parameter_name = "delivery"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        """Undelivered (still being tried), dead (given up), delivered."""
+        return [
+            ("undelivered", _("undelivered")),
+            ("dead", _("dead")),
+            ("delivered", _("delivered")),
+        ]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[Any]
+    ) -> QuerySet[Any] | None:
+        """Narrow ``queryset`` to the chosen delivery state."""
+        value = self.value()
+        if value == "undelivered":
+            return queryset.filter(delivery_state=DeliveryState.PENDING)
+        if value == "dead":
+            return queryset.filter(delivery_state=DeliveryState.DEAD)
+        if value == "delivered":
+            return queryset.filter(delivery_state=DeliveryState.DELIVERED)
+        return None
+
+
+def requeue_dead_events(queryset: QuerySet[AssignmentEvent]) -> int:
+    """Give the dead events among ``queryset`` a fresh round of delivery tries.
+
+    The relay's own :func:`.delivery.requeue_dead` resets them; delivery is
+    triggered once the change has committed.
+    """
+    from django_assignment_timeout.delivery import requeue_dead
+
+    using = router.db_for_write(AssignmentEvent)
+    with transaction.atomic(using=using):
+        count = requeue_dead(queryset.values_list("pk", flat=True))
+        if count:
+            transaction.on_commit(schedule_delivery, using=using, robust=True)
+    return count
+
+
+@admin.register(AssignmentEvent)
+class AssignmentEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Read-only audit trail and outbox, with a re-queue action for dead events."""
+
+    list_display = (
+        "id",
+        "assignment_link",
+        "attempt",
+        "kind",
+        "assignee_pk",
+        "created_at",
+        "delivery_state",
+        "delivery_attempts",
+        "next_attempt_at",
+    )
+    list_filter = (DeliveryFilter, "kind", "content_type")
+    list_select_related = ("content_type",)
+    search_fields = ("=object_pk", "=assignee_pk")
+    ordering = ("-id",)
+    actions = ("requeue_dead",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        """Every field: events change only through the lifecycle and the relay."""
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        """Events are written by the lifecycle only."""
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """The audit trail, and exactly-once expiry's backstop, stay."""
+        return False
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> Any:
+        """The read-only detail page, without save buttons."""
+        context = {
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, context)
+
+    @admin.display(description=_("assignment"), ordering="object_pk")
+    def assignment_link(self, obj: AssignmentEvent) -> str:
+        """The assignment's type and key, linked to its admin page when it has one."""
+        content_type = obj.content_type
+        label = f"{content_type.name} {obj.object_pk}"
+        try:
+            url = reverse(
+                f"{self.admin_site.name}:{content_type.app_label}_{content_type.model}_change",
+                args=[obj.object_pk],
+            )
+        except NoReverseMatch:
+            return label
+        return format_html('<a href="{}">{}</a>', url, label)
+
+    @admin.action(
+        description=_("Re-queue the selected dead events"), permissions=["change"]
+    )
+    def requeue_dead(
+        self, request: HttpRequest, queryset: QuerySet[AssignmentEvent]
+    ) -> None:
+        """Send dead events through the relay again, from a fresh attempt count."""
+        count = requeue_dead_events(queryset)
+        skipped = queryset.count() - count
+        self.message_user(
+            request,
+            ngettext(
+                "Re-queued %(count)d dead event.",
+                "Re-queued %(count)d dead events.",
+                count,
+            )
+            % {"count": count},
+            messages.SUCCESS if count else messages.WARNING,
+        )
+        if skipped:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d selected event was not dead and was left alone.",
+                    "%(count)d selected events were not dead and were left alone.",
+                    skipped,
+                )
+                % {"count": skipped},
+                messages.WARNING,
+            )
