@@ -8,6 +8,8 @@ mixin adds only the stored deadline and the attempt counter.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -122,3 +124,9 @@ class StockRequest(ExpiringAssignmentMixin):
 
     def __str__(self) -> str:
         return f"Stock request {self.pk} for {self.dbs}"
+
+    def assignment_notifications(self, event: Any) -> list[Any]:
+        """Expired and rejected offers go to the DBS's EICs, offers to the driver."""
+        from logistics.notifications import for_event
+
+        return for_event(self, event)

@@ -1,0 +1,102 @@
+"""What GTS tells whom, in the guide's words.
+
+* An offer goes to the driver it was made to.
+* An expired offer goes to every EIC of the request's DBS: "Driver Assignment
+  Expired" / "{driver_name} did not accept the trip to {dbs_name}. Please
+  reassign." (the GTS guide's exact texts).
+* A rejected offer goes to the same EICs, so they can reassign at once.
+
+:meth:`logistics.models.StockRequest.assignment_notifications` calls
+:func:`for_event`; the library's relay delivers the result through the
+configured notifiers (log always, FCM when configured) and retries failures.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth import get_user_model
+
+from django_assignment_timeout.notifiers.content import (
+    event_assignee,
+    make_notification,
+)
+
+if TYPE_CHECKING:
+    from django_assignment_timeout.models import AssignmentEvent
+    from django_assignment_timeout.notifiers.base import Notification
+    from logistics.models import StockRequest
+
+EXPIRED_TITLE = "Driver Assignment Expired"
+EXPIRED_BODY = "{driver_name} did not accept the trip to {dbs_name}. Please reassign."
+REJECTED_TITLE = "Driver Rejected Trip"
+REJECTED_BODY = "{driver_name} rejected the trip to {dbs_name}. Please reassign."
+OFFERED_TITLE = "New Trip Offer"
+OFFERED_BODY = (
+    "Stock request {request_id} to {dbs_name} is waiting for you. Please accept."
+)
+
+
+def eic_users(stock_request: StockRequest) -> list[Any]:
+    """The user accounts of every EIC of the request's DBS."""
+    return list(get_user_model().objects.filter(eic__dbs_id=stock_request.dbs_id))
+
+
+def for_event(
+    stock_request: StockRequest, event: AssignmentEvent
+) -> list[Notification]:
+    """The notifications one event of ``stock_request`` becomes (maybe none)."""
+    driver = event_assignee(stock_request, event)
+    names = {
+        "driver_name": driver.name if driver is not None else "The driver",
+        "dbs_name": stock_request.dbs.name,
+        "request_id": stock_request.pk,
+    }
+    if event.kind == "expired":
+        title, body, recipients = EXPIRED_TITLE, EXPIRED_BODY, eic_users(stock_request)
+    elif event.kind == "rejected":
+        title, body, recipients = (
+            REJECTED_TITLE,
+            REJECTED_BODY,
+            eic_users(stock_request),
+        )
+    elif (
+        event.kind == "offered"
+        and driver is not None
+        and _is_current(stock_request, event)
+    ):
+        title, body, recipients = OFFERED_TITLE, OFFERED_BODY, [driver.user]
+    else:
+        return []
+    if not recipients:
+        return []
+    return [
+        make_notification(
+            stock_request,
+            event,
+            recipients,
+            title,
+            body.format(**names),
+            data={"dbs_id": str(stock_request.dbs_id)},
+        )
+    ]
+
+
+def _is_current(stock_request: StockRequest, event: AssignmentEvent) -> bool:
+    # An offer that already ended (expired, answered) is not announced late.
+    return (
+        stock_request.status == stock_request.Status.ASSIGNING
+        and stock_request.assignment_attempt == event.attempt
+    )
+
+
+def device_tokens(recipient: Any) -> list[str]:
+    """The FCM notifier's hook: the active device tokens of a user (or a driver)."""
+    from logistics.models import DeviceToken, Driver
+
+    user_id = recipient.user_id if isinstance(recipient, Driver) else recipient.pk
+    return list(
+        DeviceToken.objects.filter(user_id=user_id, active=True).values_list(
+            "token", flat=True
+        )
+    )
