@@ -1,0 +1,1 @@
+"""Settings, apps and helpers for the scheduler tests' worker subprocesses."""

@@ -1,0 +1,209 @@
+"""The jobs every backend runs, the backend loader, and the command in --loop mode."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import pytest
+from django.core.checks import Error
+from django.test import override_settings
+
+from django_assignment_timeout.exceptions import ConfigurationError, InvalidArgument
+from django_assignment_timeout.schedulers import get_scheduler, jobs, load_scheduler
+from django_assignment_timeout.schedulers.base import BaseScheduler
+from django_assignment_timeout.schedulers.command import CommandScheduler
+
+from tests.conftest import make_due
+from tests.schedulers_support.assertions import expired_events, status
+from tests.schedulers_support.processes import running, wait_for, worker_env
+from tests.testapp.models import StockRequest, Ticket
+
+LABEL = "testapp.StockRequest"
+
+
+@pytest.mark.django_db
+def test_expire_offer_before_the_deadline_does_nothing_and_says_how_long_is_left(
+    stock_request, driver
+):
+    stock_request.offer(driver, timeout=30)
+    outcome = jobs.expire_offer(LABEL, stock_request.pk, 1)
+    assert outcome["expired"] is False
+    assert outcome["reason"] == "offer_not_due"
+    assert 25 < outcome["retry_in"] <= 30
+    assert status(StockRequest, stock_request.pk) == ("ASSIGNING", 1)
+    assert expired_events(StockRequest, stock_request.pk) == 0
+
+
+@pytest.mark.django_db
+def test_expire_offer_when_due_expires_once(stock_request, driver):
+    stock_request.offer(driver)
+    make_due(StockRequest, stock_request.pk)
+    assert jobs.expire_offer(LABEL, stock_request.pk, 1) == {
+        "expired": True,
+        "reason": "expired",
+        "retry_in": None,
+    }
+    # A duplicate trigger is a harmless no-op.
+    duplicate = jobs.expire_offer(LABEL, stock_request.pk, 1)
+    assert duplicate == {
+        "expired": False,
+        "reason": "no_active_offer",
+        "retry_in": None,
+    }
+    assert status(StockRequest, stock_request.pk) == ("PENDING", 1)
+    assert expired_events(StockRequest, stock_request.pk) == 1
+
+
+@pytest.mark.django_db
+def test_stale_task_for_an_earlier_attempt_leaves_the_reoffer_alone(
+    stock_request, driver, other_driver
+):
+    stock_request.offer(driver)
+    stock_request.reject(driver)
+    stock_request.offer(other_driver)
+    make_due(StockRequest, stock_request.pk)  # attempt 2 is due: tempting
+    stale = jobs.expire_offer(LABEL, stock_request.pk, 1)
+    assert stale["expired"] is False
+    assert status(StockRequest, stock_request.pk) == ("ASSIGNING", 2)
+    assert expired_events(StockRequest, stock_request.pk) == 0
+    # Control: the task for the current attempt does expire it.
+    assert jobs.expire_offer(LABEL, stock_request.pk, 2)["expired"] is True
+    assert expired_events(StockRequest, stock_request.pk, attempt=2) == 1
+
+
+@pytest.mark.django_db
+def test_expire_offer_accepts_a_uuid_key_as_a_string(ticket, user):
+    ticket.offer(user)
+    make_due(Ticket, ticket.pk)
+    assert jobs.expire_offer("testapp.Ticket", jobs.task_pk(ticket.pk), 1)["expired"]
+    assert expired_events(Ticket, ticket.pk) == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("label", "attempt"),
+    [
+        ("nope.Model", 1),
+        ("testapp.Driver", 1),
+        ("not a label", 1),
+        (LABEL, 0),
+        (LABEL, "1"),
+    ],
+)
+def test_expire_offer_bad_arguments_are_typed_errors(label, attempt):
+    with pytest.raises(InvalidArgument):
+        jobs.expire_offer(label, 1, attempt)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_sweep_triggers_at_once_expire_once_and_write_one_event(driver):
+    requests = [StockRequest.objects.create() for _ in range(3)]
+    for request in requests:
+        request.offer(driver)
+    make_due(StockRequest)
+    barrier = threading.Barrier(2)
+    results: list[dict] = []
+
+    def trigger() -> None:
+        from django.db import connection
+
+        try:
+            barrier.wait(5)
+            results.append(jobs.run_sweep())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=trigger) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(r["expired_count"] for r in results) in ([0, 3], [1, 2])
+    for request in requests:
+        assert expired_events(StockRequest, request.pk) == 1
+        assert status(StockRequest, request.pk) == ("PENDING", 1)
+
+
+def test_task_pk_makes_keys_json_safe():
+    import uuid
+
+    key = uuid.uuid4()
+    assert jobs.task_pk(key) == str(key)
+    assert jobs.task_pk(7) == 7
+    assert jobs.task_pk("x") == "x"
+    assert jobs.task_pk(True) == "True"
+
+
+def test_default_scheduler_is_the_command_with_no_precise_mode():
+    scheduler = get_scheduler()
+    assert isinstance(scheduler, CommandScheduler)
+    assert not scheduler.supports_precise_expiry
+    assert scheduler.check() == []
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("nope.Backend", "could not import"),
+        ({"OPTIONS": {}}, "must be a dict"),
+        (
+            {"BACKEND": "django_assignment_timeout.schedulers.jobs.run_sweep"},
+            "not a Base",
+        ),
+        (
+            {
+                "BACKEND": "django_assignment_timeout.schedulers.base.BaseScheduler",
+                "OPTIONS": ["queue"],
+            },
+            "OPTIONS",
+        ),
+    ],
+)
+def test_bad_scheduler_setting_is_a_configuration_error_naming_the_setting(
+    config, message
+):
+    with pytest.raises(ConfigurationError, match=message) as info:
+        load_scheduler(config)
+    assert "ASSIGNMENT_TIMEOUT_SCHEDULER" in str(info.value)
+
+
+def test_bad_scheduler_setting_is_check_e020():
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    with override_settings(ASSIGNMENT_TIMEOUT_SCHEDULER={"BACKEND": "nope.Backend"}):
+        with pytest.raises(SystemCheckError, match=r"assignment_timeout\.E020"):
+            call_command("check")
+
+
+def test_unknown_option_is_check_e021():
+    scheduler = BaseScheduler({"queue": "x"})
+    [error] = scheduler.check()
+    assert isinstance(error, Error)
+    assert error.id == "assignment_timeout.E021"
+    assert "'queue'" in error.msg
+
+
+@pytest.mark.django_db(transaction=True)
+def test_command_loop_subprocess_expires_once_and_stops_cleanly_on_sigterm(
+    tmp_path, stock_request, driver
+):
+    stock_request.offer(driver)
+    make_due(StockRequest, stock_request.pk)
+    log = tmp_path / "loop.log"
+    args = ["-m", "django", "expire_assignments", "--loop", "--interval", "0.3"]
+    with running(args, worker_env(), log) as proc:
+        wait_for(
+            lambda: expired_events(StockRequest, stock_request.pk), 30, "expiry", log
+        )
+        # A few more loop turns must not expire it again.
+        wait_for(
+            lambda: log.read_text().count("expired 0 in") >= 2, 15, "more sweeps", log
+        )
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    output = log.read_text()
+    assert "stopped" in output
+    assert expired_events(StockRequest, stock_request.pk) == 1
+    assert status(StockRequest, stock_request.pk) == ("PENDING", 1)
