@@ -29,6 +29,7 @@ from hypothesis.stateful import (
 from django_assignment_timeout.exceptions import (
     AlreadyOffered,
     AlreadyTaken,
+    InvalidArgument,
     NoActiveOffer,
     NotOfferedToYou,
     OfferExpired,
@@ -76,7 +77,12 @@ class LifecycleMachine(RuleBasedStateMachine):
     # -- helpers --------------------------------------------------------------
 
     def _attempt_arg(self, row: Expected, choice: str) -> int | None:
-        return {"none": None, "current": row.attempt, "stale": row.attempt - 1}[choice]
+        return {
+            "none": None,
+            "current": row.attempt,
+            "stale": row.attempt - 1,
+            "newer": row.attempt + 1,
+        }[choice]
 
     def _expire_expected(self, row: Expected) -> None:
         row.events.append((row.attempt, "expired", row.driver))
@@ -103,7 +109,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         i=st.integers(0, ROWS - 1),
         d=st.integers(0, DRIVERS - 1),
         kind=st.sampled_from(["accepted", "rejected"]),
-        choice=st.sampled_from(["none", "current", "stale"]),
+        choice=st.sampled_from(["none", "current", "stale", "newer"]),
     )
     def answer(self, i: int, d: int, kind: str, choice: str) -> None:
         row = self.expected[i]
@@ -119,6 +125,10 @@ class LifecycleMachine(RuleBasedStateMachine):
             and not row.due
             and attempt in (None, row.attempt)
         )
+        if attempt is not None and attempt < 1:
+            with pytest.raises(InvalidArgument):
+                call(self.rows[i].pk, self.drivers[d], attempt=attempt)
+            return
         if live:
             call(self.rows[i].pk, self.drivers[d], attempt=attempt)
             row.events.append((row.attempt, kind, d))
@@ -132,8 +142,10 @@ class LifecycleMachine(RuleBasedStateMachine):
         if row.status == "ASSIGNING":
             if row.driver != d:
                 assert type(caught.value) is NotOfferedToYou
-            elif attempt not in (None, row.attempt):
+            elif attempt is not None and attempt < row.attempt:
                 assert type(caught.value) is OfferExpired
+            elif attempt is not None and attempt > row.attempt:
+                assert type(caught.value) is NoActiveOffer
             else:
                 # Lazy expiry: the refused answer ended the due offer itself.
                 assert type(caught.value) is OfferExpired
@@ -153,11 +165,17 @@ class LifecycleMachine(RuleBasedStateMachine):
     @rule(
         i=st.integers(0, ROWS - 1),
         force=st.booleans(),
-        choice=st.sampled_from(["none", "current", "stale"]),
+        choice=st.sampled_from(["none", "current", "stale", "newer"]),
     )
     def expire(self, i: int, force: bool, choice: str) -> None:
         row = self.expected[i]
         attempt = self._attempt_arg(row, choice)
+        if attempt is not None and attempt < 1:
+            with pytest.raises(InvalidArgument):
+                StockRequest.objects.expire(
+                    self.rows[i].pk, attempt=attempt, force=force
+                )
+            return
         open_offer = row.status == "ASSIGNING" and attempt in (None, row.attempt)
         if open_offer and (force or row.due):
             StockRequest.objects.expire(self.rows[i].pk, attempt=attempt, force=force)
