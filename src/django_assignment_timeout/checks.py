@@ -33,6 +33,9 @@ from django_assignment_timeout.options import (
     field_or_none,
 )
 
+# Registers the notifier and delivery checks (E030-E039), kept with the notifiers.
+from django_assignment_timeout.notifiers import checks as _notifier_checks  # noqa: F401
+
 PREFIX = "assignment_timeout"
 
 

@@ -26,6 +26,7 @@ from django_assignment_timeout.options import (
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from django_assignment_timeout.notifiers.base import Notification
     from django_assignment_timeout.sweep import SweepResult
 
 
@@ -295,6 +296,18 @@ class ExpiringAssignmentMixin(models.Model):
     def assignment_events(self) -> AssignmentEventQuerySet:
         """This assignment's history of offers, oldest first."""
         return AssignmentEvent.objects.for_assignment(self)
+
+    def assignment_notifications(self, event: AssignmentEvent) -> list[Notification]:
+        """What to send, to whom, when the relay delivers ``event``. Override it.
+
+        Return a list of :class:`~django_assignment_timeout.notifiers.base.Notification`
+        (build them with :func:`~django_assignment_timeout.notifiers.content.make_notification`).
+        The default tells the assignee about an offer and about its expiry; see
+        :func:`~django_assignment_timeout.notifiers.content.default_notifications`.
+        """
+        from django_assignment_timeout.notifiers.content import default_notifications
+
+        return default_notifications(self, event)
 
     @property
     def assignment_is_offered(self) -> bool:

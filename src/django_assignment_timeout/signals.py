@@ -39,3 +39,10 @@ assignment_rejected = Signal()
 #: once for a single expiry), never with model instances.
 #: Arguments: ``sender``, ``expired`` (list of :class:`ExpiredOffer`).
 assignment_expired = Signal()
+
+#: FCM said a device token is no longer valid (UNREGISTERED, SENDER_ID_MISMATCH,
+#: or INVALID_ARGUMENT about the token): deactivate it. Sent by the relay,
+#: outside any transaction. Arguments: ``sender`` (the FCM notifier class),
+#: ``token`` (str), ``recipient`` (what the token was resolved from),
+#: ``error_code`` (str, FCM's code), ``notifier`` (the backend's alias).
+fcm_token_invalid = Signal()

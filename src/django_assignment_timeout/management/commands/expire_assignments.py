@@ -107,8 +107,20 @@ class Command(BaseCommand):
             f"expired {result.expired_count} in {result.batches} batch(es)"
             + (" (more due)" if result.has_more else "")
         )
+        self._deliver()
         self.stdout.flush()
         return result.has_more
+
+    def _deliver(self) -> None:
+        # The backstop of notification delivery: whatever the scheduler's
+        # after-commit trigger missed goes out here. A delivery failure never
+        # fails the sweep that already committed.
+        from django_assignment_timeout.delivery import deliver_pending
+
+        try:
+            deliver_pending()
+        except Exception as err:
+            self.stderr.write(f"Notification delivery failed: {err}")
 
     def _loop(self, models: list[Any] | None, batch_size: int | None, interval: float) -> None:
         from django.db import close_old_connections

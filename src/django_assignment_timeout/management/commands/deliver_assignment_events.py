@@ -1,0 +1,130 @@
+"""``manage.py deliver_assignment_events``: run the notification relay.
+
+Once (cron, a systemd timer), in a loop (``--loop``), or to inspect and
+re-queue events the relay gave up on (``--list-dead``, ``--requeue-dead``).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from django_assignment_timeout.exceptions import AssignmentError
+
+
+class Command(BaseCommand):
+    help = "Deliver pending assignment notifications; list or re-queue dead ones."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--batch-size", type=int, default=None, help="Events per batch."
+        )
+        parser.add_argument(
+            "--max-batches", type=int, default=None, help="Batches per run."
+        )
+        parser.add_argument(
+            "--loop",
+            action="store_true",
+            help="Keep delivering until SIGTERM or SIGINT.",
+        )
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=5.0,
+            help="Seconds between runs with --loop.",
+        )
+        parser.add_argument(
+            "--list-dead", action="store_true", help="List dead events and exit."
+        )
+        parser.add_argument(
+            "--requeue-dead",
+            nargs="*",
+            type=int,
+            metavar="EVENT_ID",
+            help="Make dead events (all, or these ids) due again with fresh tries.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        for name in ("batch_size", "max_batches"):
+            if options[name] is not None and options[name] < 1:
+                raise CommandError(
+                    f"--{name.replace('_', '-')} must be a positive integer."
+                )
+        if not options["interval"] > 0:
+            raise CommandError("--interval must be a positive number of seconds.")
+        if options["list_dead"]:
+            self._list_dead()
+        elif options["requeue_dead"] is not None:
+            self._requeue(options["requeue_dead"])
+        elif options["loop"]:
+            self._loop(
+                options["batch_size"], options["max_batches"], options["interval"]
+            )
+        else:
+            self._deliver(options["batch_size"], options["max_batches"])
+
+    def _list_dead(self) -> None:
+        from django_assignment_timeout.models import AssignmentEvent
+
+        count = 0
+        for event in (
+            AssignmentEvent.objects.dead().select_related("content_type").order_by("pk")
+        ):
+            count += 1
+            self.stdout.write(
+                f"{event.pk}\t{event.content_type.app_label}.{event.content_type.model}"
+                f":{event.object_pk}\t#{event.attempt}\t{event.kind}"
+                f"\ttries={event.delivery_attempts}\t{event.last_error}"
+            )
+        self.stdout.write(f"{count} dead event(s)")
+
+    def _requeue(self, pks: list[int]) -> None:
+        from django_assignment_timeout.delivery import requeue_dead
+
+        count = requeue_dead(pks or None)
+        self.stdout.write(f"re-queued {count} dead event(s)")
+
+    def _deliver(self, batch_size: int | None, max_batches: int | None) -> bool:
+        from django_assignment_timeout.delivery import deliver_pending
+
+        try:
+            result = deliver_pending(batch_size=batch_size, max_batches=max_batches)
+        except AssignmentError as err:
+            raise CommandError(f"Delivery failed: {err}") from err
+        self.stdout.write(
+            f"delivered {result.delivered}, retrying {result.retried}, dead {result.dead}"
+            + (" (more due)" if result.has_more else "")
+        )
+        self.stdout.flush()
+        return result.has_more
+
+    def _loop(
+        self, batch_size: int | None, max_batches: int | None, interval: float
+    ) -> None:
+        from django.db import close_old_connections
+
+        stop = threading.Event()
+
+        def request_stop(signum: int, frame: Any) -> None:
+            stop.set()
+
+        previous = {
+            s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)
+        }
+        try:
+            while not stop.is_set():
+                close_old_connections()
+                try:
+                    more = self._deliver(batch_size, max_batches)
+                except Exception as err:
+                    self.stderr.write(f"Delivery failed: {err!r}")
+                    more = False
+                if not more:
+                    stop.wait(interval)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            close_old_connections()

@@ -1,0 +1,134 @@
+"""The notifier backend interface: what a notification is and what sending returns.
+
+A backend receives a list of :class:`Notification` and returns one
+:class:`RecipientResult` per (notification, recipient). It must not raise for
+a refusal by the service (that is a result); an exception from ``send`` is
+treated by the relay as "retry every recipient of this call later".
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django_assignment_timeout.exceptions import AssignmentError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from django.core.checks import CheckMessage
+
+
+class InvalidNotification(AssignmentError, ValueError):
+    """A :class:`Notification` was built with values no backend can send."""
+
+
+class NotifierError(AssignmentError):
+    """A notifier could not talk to its service at all (credentials, auth, transport)."""
+
+
+class Status(str, enum.Enum):
+    """The outcome of a notification for one recipient."""
+
+    #: The service accepted the notification.
+    SENT = "sent"
+    #: The recipient can not be reached (no device, unregistered token): never retried.
+    INVALID_RECIPIENT = "invalid_recipient"
+    #: A temporary failure: the relay tries again later (``retry_after`` if given).
+    RETRY = "retry"
+    #: A permanent failure for this notification (bad payload): the event is marked dead.
+    FAILED = "failed"
+
+
+def recipient_key(recipient: Any) -> str:
+    """A stable text key for a recipient: ``"app_label.model:pk"`` for model instances."""
+    meta = getattr(recipient, "_meta", None)
+    if meta is not None and getattr(recipient, "pk", None) is not None:
+        return f"{meta.label_lower}:{recipient.pk}"
+    return str(recipient)
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One message for one or more recipients.
+
+    ``recipients`` are whatever the project's notifiers understand: model
+    instances (a driver, a user) or plain strings. ``data`` maps strings to
+    strings (what push services accept). ``collapse_key`` identifies the
+    (assignment, attempt) the message is about, so that a rare duplicate
+    replaces the earlier copy on the device. ``event_id`` is set by the relay.
+    """
+
+    recipients: tuple[Any, ...]
+    title: str
+    body: str
+    data: dict[str, str] = field(default_factory=dict)
+    collapse_key: str = ""
+    event_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.recipients, tuple):
+            # Freeze lists so a notification can not change after it was built.
+            object.__setattr__(self, "recipients", tuple(self.recipients))
+        for name in ("title", "body", "collapse_key"):
+            # str() resolves lazy translations once, in the active language.
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                if value is None or not hasattr(value, "__str__"):
+                    raise InvalidNotification(f"Notification.{name} must be a string.")
+                object.__setattr__(self, name, str(value))
+        if not isinstance(self.data, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.data.items()
+        ):
+            raise InvalidNotification("Notification.data must map strings to strings.")
+
+
+@dataclass(frozen=True)
+class RecipientResult:
+    """What happened to one notification for one recipient."""
+
+    notification: Notification
+    recipient: Any
+    status: Status
+    #: Seconds the service asked to wait before trying again (RETRY only).
+    retry_after: float | None = None
+    #: A short, secret-free description of a failure.
+    error: str = ""
+
+
+class BaseNotifier:
+    """Base class of notifier backends, configured like ``CACHES``.
+
+    Subclasses implement :meth:`send` and may extend :meth:`check`.
+    """
+
+    #: Option names this backend understands; others are reported by ``check()``.
+    known_options: frozenset[str] = frozenset()
+
+    def __init__(self, alias: str, options: dict[str, Any] | None = None) -> None:
+        self.alias = alias
+        self.options = dict(options or {})
+
+    def send(self, notifications: Sequence[Notification]) -> list[RecipientResult]:
+        """Send ``notifications``; return one result per (notification, recipient)."""
+        raise NotImplementedError
+
+    def check(self) -> list[CheckMessage]:
+        """System-check messages about this backend's configuration."""
+        from django.core.checks import Error
+
+        unknown = sorted(set(self.options) - self.known_options)
+        if unknown:
+            return [
+                Error(
+                    f"Notifier {self.alias!r} ({type(self).__name__}) has unknown "
+                    f"OPTIONS {', '.join(map(repr, unknown))}.",
+                    hint=f"Known options: {', '.join(sorted(self.known_options)) or 'none'}.",
+                    id="assignment_timeout.E031",
+                )
+            ]
+        return []
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.alias!r}>"

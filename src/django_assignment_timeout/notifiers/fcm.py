@@ -1,0 +1,499 @@
+"""Firebase Cloud Messaging through firebase-admin 7.x (extra ``fcm``).
+
+Configure it in ``ASSIGNMENT_TIMEOUT_NOTIFIERS``::
+
+    "push": {
+        "BACKEND": "django_assignment_timeout.notifiers.fcm.FCMNotifier",
+        "OPTIONS": {
+            "credentials": "/etc/secrets/firebase.json",  # or omit: GOOGLE_APPLICATION_CREDENTIALS
+            "token_resolver": "logistics.push.tokens_for",
+            "http_timeout": 10,
+        },
+    }
+
+Options:
+
+* ``credentials``: a service-account JSON file path (or its parsed dict).
+  Without it (and without ``app_name``) the SDK's application default
+  credentials are used, i.e. ``GOOGLE_APPLICATION_CREDENTIALS``.
+* ``app_name``: use an already initialised ``firebase_admin`` app by name
+  instead (its own ``httpTimeout`` then applies).
+* ``project_id``: override the project id the credentials name.
+* ``token_resolver``: a callable or its dotted path,
+  ``resolver(recipients: list) -> dict[recipient, list[str]]``, called once per
+  batch with every distinct recipient. The default: a string recipient is
+  itself a token; an object's ``fcm_tokens`` (iterable or method) or
+  ``fcm_token`` attribute gives its tokens.
+* ``http_timeout``: seconds per HTTP call (default 10; the SDK's own is 120).
+* ``target``: ``"token"`` (registration tokens, the default) or ``"fid"``
+  (Firebase installation ids).
+* ``android_priority``: ``"high"`` (default) or ``"normal"``.
+* ``fcm_url``: for tests only, the send URL template (``{0}`` = project id)
+  of a fake FCM server such as ``tests/fcm_fake.py``.
+
+Each (notification, token) is one FCM message, sent with ``send_each`` in
+chunks of at most 500. Messages carry the notification's data, its collapse
+key as ``android.collapse_key`` and the ``apns-collapse-id`` header. The
+SDK's in-call retries of 500/503 (up to ~7 s of blocking per call) are turned
+off: the relay retries durably with backoff instead.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from django.utils.module_loading import import_string
+
+from django_assignment_timeout.exceptions import ConfigurationError, MissingExtraError
+
+try:
+    import firebase_admin
+    import google.auth.exceptions
+    import requests.adapters
+    from firebase_admin import credentials, messaging
+    from firebase_admin import exceptions as firebase_exceptions
+    from urllib3.util import retry as urllib3_retry
+except ImportError as err:  # pragma: no cover - exercised in a subprocess test
+    raise MissingExtraError(
+        "ASSIGNMENT_TIMEOUT_NOTIFIERS", "fcm", "firebase_admin"
+    ) from err
+
+from django_assignment_timeout import signals
+from django_assignment_timeout.dispatch import send_signal
+from django_assignment_timeout.notifiers.base import (
+    BaseNotifier,
+    Notification,
+    RecipientResult,
+    Status,
+    recipient_key,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from django.core.checks import CheckMessage
+
+logger = logging.getLogger("django_assignment_timeout.notifiers.fcm")
+
+#: send_each refuses more than 500 messages.
+MAX_CHUNK = 500
+DEFAULT_HTTP_TIMEOUT = 10.0
+REAL_FCM_HOST = "https://fcm.googleapis.com"
+_CHECK = "assignment_timeout"
+
+
+def default_token_resolver(recipients: list[Any]) -> dict[Any, list[str]]:
+    """Strings are tokens; objects give ``fcm_tokens`` or ``fcm_token``."""
+    tokens: dict[Any, list[str]] = {}
+    for recipient in recipients:
+        if isinstance(recipient, str):
+            found: Any = [recipient]
+        elif hasattr(recipient, "fcm_tokens"):
+            found = recipient.fcm_tokens
+            found = found() if callable(found) else found
+        else:
+            single = getattr(recipient, "fcm_token", None)
+            found = [single] if single else []
+        tokens[recipient] = [t for t in found if isinstance(t, str) and t]
+    return tokens
+
+
+class FCMNotifier(BaseNotifier):
+    """Sends notifications as FCM pushes, one message per device token."""
+
+    known_options = frozenset(
+        {
+            "credentials",
+            "app_name",
+            "project_id",
+            "token_resolver",
+            "http_timeout",
+            "target",
+            "android_priority",
+            "fcm_url",
+        }
+    )
+
+    def __init__(self, alias: str, options: dict[str, Any] | None = None) -> None:
+        super().__init__(alias, options)
+        self._app: firebase_admin.App | None = None
+        self._lock = threading.Lock()
+
+    # -- configuration ------------------------------------------------------
+
+    def check(self) -> list[CheckMessage]:
+        """Options, the credentials file, the resolver and the timeout."""
+        from django.core.checks import Error
+
+        errors = super().check()
+        where = f"Notifier {self.alias!r} (FCM)"
+        creds = self.options.get("credentials")
+        if creds is not None and self.options.get("app_name"):
+            errors.append(
+                Error(
+                    f"{where}: give either credentials or app_name, not both.",
+                    hint="app_name uses an app your project already initialised.",
+                    id=f"{_CHECK}.E035",
+                )
+            )
+        elif isinstance(creds, str):
+            try:
+                with open(creds) as file:
+                    json.load(file)
+            except (OSError, ValueError) as err:
+                errors.append(
+                    Error(
+                        f"{where}: can not read the service-account file {creds!r}: "
+                        f"{type(err).__name__}.",
+                        hint="Download a service-account key from the Firebase console.",
+                        id=f"{_CHECK}.E035",
+                    )
+                )
+        elif creds is not None and not isinstance(creds, (dict, credentials.Base)):
+            errors.append(
+                Error(
+                    f"{where}: credentials must be a file path or a dict.",
+                    hint="Point it at the service-account JSON file.",
+                    id=f"{_CHECK}.E035",
+                )
+            )
+        try:
+            self._resolver()
+        except ConfigurationError as err:
+            errors.append(
+                Error(
+                    str(err),
+                    hint="Use a callable or its dotted path.",
+                    id=f"{_CHECK}.E036",
+                )
+            )
+        timeout = self.options.get("http_timeout", DEFAULT_HTTP_TIMEOUT)
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or timeout <= 0
+        ):
+            errors.append(
+                Error(
+                    f"{where}: http_timeout must be a positive number, not {timeout!r}.",
+                    hint="Seconds per HTTP call, e.g. 10.",
+                    id=f"{_CHECK}.E037",
+                )
+            )
+        for name, allowed in (
+            ("target", ("token", "fid")),
+            ("android_priority", ("high", "normal")),
+        ):
+            if name in self.options and self.options[name] not in allowed:
+                errors.append(
+                    Error(
+                        f"{where}: {name} must be one of {allowed}, not {self.options[name]!r}.",
+                        hint=f"Use {allowed[0]!r} unless you know you need another.",
+                        id=f"{_CHECK}.E038",
+                    )
+                )
+        return errors
+
+    def _resolver(self) -> Callable[[list[Any]], Any]:
+        resolver = self.options.get("token_resolver", default_token_resolver)
+        if isinstance(resolver, str):
+            try:
+                resolver = import_string(resolver)
+            except ImportError as err:
+                raise ConfigurationError(
+                    f"Notifier {self.alias!r} (FCM): can not import token_resolver "
+                    f"{self.options['token_resolver']!r}: {err}"
+                ) from err
+        if not callable(resolver):
+            raise ConfigurationError(
+                f"Notifier {self.alias!r} (FCM): token_resolver is not callable."
+            )
+        return resolver  # type: ignore[no-any-return]
+
+    def app(self) -> firebase_admin.App:
+        """The firebase app this backend sends with (created on first use)."""
+        with self._lock:
+            if self._app is None:
+                self._app = self._make_app()
+            return self._app
+
+    def _make_app(self) -> firebase_admin.App:
+        name = self.options.get("app_name")
+        if name:
+            try:
+                app = firebase_admin.get_app(name)
+            except ValueError as err:
+                raise ConfigurationError(
+                    f"Notifier {self.alias!r} (FCM): no firebase app named {name!r} is initialised."
+                ) from err
+        else:
+            name = f"django_assignment_timeout:{self.alias}:{id(self)}"
+            app_options: dict[str, Any] = {
+                "httpTimeout": float(
+                    self.options.get("http_timeout", DEFAULT_HTTP_TIMEOUT)
+                )
+            }
+            if self.options.get("project_id"):
+                app_options["projectId"] = self.options["project_id"]
+            creds = self.options.get("credentials")
+            try:
+                if creds is None:
+                    cred: credentials.Base = credentials.ApplicationDefault()
+                elif isinstance(creds, credentials.Base):
+                    cred = creds
+                else:
+                    cred = credentials.Certificate(creds)
+                app = firebase_admin.initialize_app(cred, app_options, name=name)
+            except (OSError, ValueError, google.auth.exceptions.GoogleAuthError) as err:
+                # The message names the problem (missing file, not a service
+                # account); it never contains the key itself.
+                raise ConfigurationError(
+                    f"Notifier {self.alias!r} (FCM): invalid credentials: {err}"
+                ) from err
+        self._tune_transport(app)
+        return app
+
+    def _tune_transport(self, app: firebase_admin.App) -> None:
+        # Private SDK internals, reached in one place: the SDK has no
+        # supported endpoint override, and its session retries 500/503 four
+        # times inside the call, which the relay does better (durably).
+        try:
+            service = messaging._get_messaging_service(app)
+            session = service._client.session
+        except ValueError as err:
+            raise ConfigurationError(f"Notifier {self.alias!r} (FCM): {err}") from err
+        prefix = REAL_FCM_HOST
+        url = self.options.get("fcm_url")
+        if url:
+            service._fcm_url = url.format(app.project_id)
+            prefix = "/".join(service._fcm_url.split("/")[:3])
+        retry = urllib3_retry.Retry(
+            connect=1, read=1, status=0, raise_on_status=False, allowed_methods=None
+        )
+        adapter = requests.adapters.HTTPAdapter(
+            pool_connections=10, pool_maxsize=100, max_retries=retry
+        )
+        session.mount(prefix, adapter)
+
+    # -- sending ------------------------------------------------------------
+
+    def send(self, notifications: Sequence[Notification]) -> list[RecipientResult]:
+        """Send every (notification, recipient token) and map FCM's answers."""
+        distinct: dict[str, Any] = {}
+        for notification in notifications:
+            for recipient in notification.recipients:
+                distinct.setdefault(recipient_key(recipient), recipient)
+        resolved = self._resolver()(list(distinct.values())) if distinct else {}
+        # One entry per message: (notification index, recipient key, token).
+        targets: list[tuple[int, str, str]] = []
+        messages: list[messaging.Message] = []
+        for index, notification in enumerate(notifications):
+            for recipient in notification.recipients:
+                key = recipient_key(recipient)
+                for token in resolved.get(recipient, ()) if resolved else ():
+                    if isinstance(token, str) and token:
+                        targets.append((index, key, token))
+                        messages.append(self._message(notification, token))
+        outcomes = self._send_all(messages)
+        per_recipient: dict[
+            tuple[int, str], list[tuple[Status, float | None, str]]
+        ] = {}
+        for (index, key, token), (status, retry_after, error, code) in zip(
+            targets, outcomes, strict=False
+        ):
+            per_recipient.setdefault((index, key), []).append(
+                (status, retry_after, error)
+            )
+            if status == Status.INVALID_RECIPIENT:
+                send_signal(
+                    signals.fcm_token_invalid,
+                    type(self),  # type: ignore[arg-type]
+                    token=token,
+                    recipient=distinct[key],
+                    error_code=code,
+                    notifier=self.alias,
+                )
+        results = []
+        for index, notification in enumerate(notifications):
+            for recipient in notification.recipients:
+                tried = per_recipient.get((index, recipient_key(recipient)), [])
+                results.append(_combine(notification, recipient, tried))
+        return results
+
+    def _message(self, notification: Notification, token: str) -> messaging.Message:
+        key = notification.collapse_key or None
+        message = messaging.Message(
+            data=dict(notification.data),
+            notification=messaging.Notification(
+                title=notification.title, body=notification.body
+            ),
+            android=messaging.AndroidConfig(
+                collapse_key=key, priority=self.options.get("android_priority", "high")
+            ),
+            apns=messaging.APNSConfig(
+                headers={"apns-collapse-id": key} if key else None
+            ),
+        )
+        if self.options.get("target", "token") == "fid":
+            message.fid = token
+        else:
+            # firebase-admin 7.5+ deprecates the token= constructor argument in
+            # favour of installation ids (fid), but the v1 API still takes
+            # registration tokens in message.token, which is what apps store.
+            # Setting the attribute sends the same JSON without touching the
+            # process-wide warnings filter from the relay's threads.
+            message.token = token
+        return message
+
+    def _send_all(
+        self, messages: list[messaging.Message]
+    ) -> list[tuple[Status, float | None, str, str]]:
+        outcomes: list[tuple[Status, float | None, str, str]] = []
+        if not messages:
+            return outcomes
+        app = self.app()
+        for start in range(0, len(messages), MAX_CHUNK):
+            chunk = messages[start : start + MAX_CHUNK]
+            try:
+                batch = messaging.send_each(chunk, app=app)
+            except (
+                firebase_exceptions.FirebaseError,
+                google.auth.exceptions.GoogleAuthError,
+            ) as err:
+                cause = getattr(err, "cause", None) or err
+                if isinstance(cause, google.auth.exceptions.GoogleAuthError):
+                    # Token fetch failed: every message of every chunk would fail alike.
+                    error = (
+                        f"FCM authentication failed ({type(cause).__name__}): {cause}"
+                    )
+                    logger.error("Notifier %r: %s", self.alias, error)
+                    return outcomes + [(Status.RETRY, None, error[:500], "AUTH")] * (
+                        len(messages) - len(outcomes)
+                    )
+                error = f"FCM call failed: {err}"
+                logger.warning("Notifier %r: %s", self.alias, error)
+                outcomes.extend(
+                    [(Status.RETRY, None, error[:500], "UNKNOWN")] * len(chunk)
+                )
+                continue
+            except ValueError as err:
+                outcomes.extend(
+                    [(Status.FAILED, None, f"invalid message: {err}", "INVALID")]
+                    * len(chunk)
+                )
+                continue
+            outcomes.extend(_classify(response) for response in batch.responses)
+        return outcomes
+
+
+def _classify(
+    response: messaging.SendResponse,
+) -> tuple[Status, float | None, str, str]:
+    """Map one send_each response to (status, retry-after, error, FCM code)."""
+    if response.success:
+        return Status.SENT, None, "", ""
+    exc = response.exception
+    code = _fcm_code(exc)
+    text = f"{code}: {exc}"[:500]
+    if isinstance(exc, (messaging.UnregisteredError, messaging.SenderIdMismatchError)):
+        return Status.INVALID_RECIPIENT, None, text, code
+    if isinstance(exc, firebase_exceptions.InvalidArgumentError):
+        if _token_is_invalid(exc):
+            return Status.INVALID_RECIPIENT, None, text, code
+        return Status.FAILED, None, text, code
+    if isinstance(exc, firebase_exceptions.UnauthenticatedError):
+        # Our credentials (UNAUTHENTICATED) or the project's APNs/web-push
+        # keys (THIRD_PARTY_AUTH_ERROR): not the recipient's fault; keep the
+        # event undelivered until someone fixes the configuration.
+        logger.error("FCM refused our credentials: %s", text)
+        return Status.RETRY, None, text, code
+    if isinstance(
+        exc,
+        (
+            firebase_exceptions.ResourceExhaustedError,  # QUOTA_EXCEEDED
+            firebase_exceptions.UnavailableError,
+            firebase_exceptions.InternalError,
+            firebase_exceptions.DeadlineExceededError,
+            firebase_exceptions.UnknownError,
+        ),
+    ):
+        return Status.RETRY, _retry_after(exc), text, code
+    return Status.FAILED, None, text, code
+
+
+def _fcm_code(exc: Any) -> str:
+    body = _error_body(exc)
+    for detail in body.get("details", []) if isinstance(body, dict) else []:
+        if isinstance(detail, dict) and detail.get("errorCode"):
+            return str(detail["errorCode"])
+    return str(getattr(exc, "code", "UNKNOWN"))
+
+
+def _error_body(exc: Any) -> Any:
+    response = getattr(exc, "http_response", None)
+    if response is None:
+        return {}
+    try:
+        return response.json().get("error", {})
+    except (ValueError, AttributeError):
+        return {}
+
+
+def _token_is_invalid(exc: Any) -> bool:
+    # INVALID_ARGUMENT covers both a bad token and a bad payload. Only the
+    # former may deactivate a token: look at the field FCM blames, then at
+    # the message text.
+    body = _error_body(exc)
+    for detail in body.get("details", []) if isinstance(body, dict) else []:
+        for violation in (
+            detail.get("fieldViolations", []) if isinstance(detail, dict) else []
+        ):
+            if violation.get("field") in ("message.token", "message.fid"):
+                return True
+    return "registration token" in str(exc).lower()
+
+
+def _retry_after(exc: Any) -> float | None:
+    response = getattr(exc, "http_response", None)
+    value = response.headers.get("Retry-After") if response is not None else None
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def _combine(
+    notification: Notification,
+    recipient: Any,
+    tried: list[tuple[Status, float | None, str]],
+) -> RecipientResult:
+    """One result per recipient from the results of its tokens."""
+    if not tried:
+        return RecipientResult(
+            notification, recipient, Status.INVALID_RECIPIENT, error="no device token"
+        )
+    statuses = {status for status, _after, _error in tried}
+    errors = "; ".join(error for _status, _after, error in tried if error)
+    for status in (Status.RETRY, Status.SENT, Status.FAILED, Status.INVALID_RECIPIENT):
+        if status in statuses:
+            after = max((a or 0.0 for s, a, _e in tried if s == status), default=0.0)
+            return RecipientResult(
+                notification,
+                recipient,
+                status,
+                retry_after=after or None,
+                error="" if status == Status.SENT else errors,
+            )
+    raise AssertionError("unreachable")  # pragma: no cover
