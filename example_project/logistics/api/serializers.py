@@ -60,8 +60,10 @@ class AnswerSerializer(serializers.Serializer):
     to an earlier offer can never accept a newer one.
     """
 
-    stock_request_id = serializers.IntegerField(min_value=1)
-    attempt = serializers.IntegerField(min_value=1, required=False)
+    # Bounded by the columns' ranges: a larger number is a 400 here, not a
+    # database overflow error later.
+    stock_request_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    attempt = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False)
 
 
 class RejectSerializer(AnswerSerializer):
