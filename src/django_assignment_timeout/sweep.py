@@ -48,6 +48,8 @@ class SweepResult:
     batches: int = 0
     #: True when the run stopped at its batch limit with offers still due.
     has_more: bool = False
+    #: Batches that expired at least one offer (what ``max_batches`` limits).
+    working_batches: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """``{"expired_count": N}``, the shape a task returns."""
@@ -57,6 +59,7 @@ class SweepResult:
         """Add another run's counts to this one."""
         self.expired_count += other.expired_count
         self.batches += other.batches
+        self.working_batches += other.working_batches
         self.has_more = self.has_more or other.has_more
         for label, count in other.by_model.items():
             self.by_model[label] = self.by_model.get(label, 0) + count
@@ -71,14 +74,16 @@ def sweep(
     """Expire due offers of ``models`` (default: every model using the mixin).
 
     Runs at most ``max_batches`` batches of at most ``batch_size`` rows in
-    total, then triggers notification delivery once.
+    total, then triggers notification delivery once. A batch that finds
+    nothing due does not count against ``max_batches``: otherwise a model
+    with nothing to do could use up the budget and starve the next one.
     """
     from django_assignment_timeout.models import assignment_models
 
     batch_size, max_batches = _limits(batch_size, max_batches)
     result = SweepResult()
     for model in assignment_models() if models is None else models:
-        remaining = max_batches - result.batches
+        remaining = max_batches - result.working_batches
         if remaining <= 0:
             result.has_more = result.has_more or _due(model._base_manager.all()).exists()
             continue
@@ -162,10 +167,11 @@ def _sweep(
     # A short batch means nothing more is due (or the rest is locked by
     # another sweeper); compare with the size the batch could really take.
     batch_size = _batch_size_for(_using(queryset), batch_size)
-    while result.batches < max_batches:
+    while result.working_batches < max_batches:
         expired = expire_batch(queryset, batch_size)
         result.batches += 1
         if expired:
+            result.working_batches += 1
             result.expired_count += len(expired)
             result.by_model[label] = result.by_model.get(label, 0) + len(expired)
         if len(expired) < batch_size:
