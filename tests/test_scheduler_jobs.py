@@ -13,7 +13,6 @@ from django_assignment_timeout.exceptions import ConfigurationError, InvalidArgu
 from django_assignment_timeout.schedulers import get_scheduler, jobs, load_scheduler
 from django_assignment_timeout.schedulers.base import BaseScheduler
 from django_assignment_timeout.schedulers.command import CommandScheduler
-
 from tests.conftest import make_due
 from tests.schedulers_support.assertions import expired_events, status
 from tests.schedulers_support.processes import running, wait_for, worker_env

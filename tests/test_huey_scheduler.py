@@ -1,0 +1,112 @@
+"""The Huey backend with a real ``run_huey`` consumer, on SqliteHuey and RedisHuey."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.test import override_settings
+
+from django_assignment_timeout.schedulers.huey import HueyScheduler
+from tests.conftest import make_due
+from tests.schedulers_support.assertions import expired_events, status
+from tests.schedulers_support.processes import (
+    run_producer,
+    running,
+    wait_for,
+    worker_env,
+)
+from tests.testapp.models import StockRequest
+
+BACKEND = "django_assignment_timeout.schedulers.huey.HueyScheduler"
+
+
+def test_check_requires_huey_configured_for_django():
+    [error] = HueyScheduler().check()
+    assert error.id == "assignment_timeout.E022"
+    assert "HUEY" in error.msg
+    [unknown] = HueyScheduler({"queue": "x"}).check()[:1]
+    assert unknown.id == "assignment_timeout.E021"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unconfigured_huey_does_not_import_djhuey_and_the_offer_still_succeeds(
+    stock_request, driver
+):
+    import sys
+
+    with override_settings(ASSIGNMENT_TIMEOUT_SCHEDULER={"BACKEND": BACKEND}):
+        HueyScheduler().ready()  # not configured: registers nothing
+        stock_request.offer(driver)  # schedule_expiry fails, is logged
+    assert "huey.contrib.djhuey" not in sys.modules
+    assert status(StockRequest, stock_request.pk) == ("ASSIGNING", 1)
+
+
+def _huey_config(kind: str, tmp_path) -> dict:
+    name = f"sched-{uuid.uuid4().hex[:8]}"
+    if kind == "sqlite":
+        return {
+            "huey_class": "huey.SqliteHuey",
+            "name": name,
+            "filename": str(tmp_path / "huey.db"),
+            "immediate": False,
+        }
+    return {
+        "huey_class": "huey.RedisHuey",
+        "name": name,
+        "connection": {"host": "127.0.0.1", "port": 6379, "db": 1},
+        "immediate": False,
+    }
+
+
+def _flush_redis_huey(config: dict) -> None:
+    from huey import RedisHuey
+
+    RedisHuey(config["name"], **config["connection"]).storage.flush_all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "kind", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)]
+)
+@pytest.mark.django_db(transaction=True)
+def test_run_huey_consumer_expires_offers_left_alone_exactly_once(
+    tmp_path, driver, kind
+):
+    config = _huey_config(kind, tmp_path)
+    env = worker_env(SCHED_HUEY=config, SCHED_SCHEDULER={"BACKEND": BACKEND})
+    swept = StockRequest.objects.create()
+    precise = StockRequest.objects.create()
+    swept.offer(driver)  # default scheduler: no precise task for this one
+    make_due(StockRequest, swept.pk)
+    try:
+        # One periodic entry, and its lock: a second sweeper does nothing.
+        info = run_producer("huey-info", env=env)
+        assert info["periodic"] == [
+            "django_assignment_timeout.schedulers.huey_tasks.sweep"
+        ]
+        assert info["while_locked"] == {"expired_count": 0}
+        assert status(StockRequest, swept.pk) == ("ASSIGNING", 1)
+        log = tmp_path / "huey.log"
+        args = ["-m", "django", "run_huey", "--workers", "1", "--flush-locks"]
+        with running(args, env, log):
+            offered = run_producer(
+                "offer", str(precise.pk), str(driver.pk), "2", env=env
+            )
+            assert offered["attempt"] == 1
+            run_producer("huey-sweep", env=env)  # what the minute tick enqueues
+            wait_for(lambda: expired_events(StockRequest, swept.pk), 30, "sweep", log)
+            wait_for(
+                lambda: expired_events(StockRequest, precise.pk), 30, "precise", log
+            )
+            run_producer("huey-sweep", env=env)  # a late duplicate trigger
+            wait_for(
+                lambda: log.read_text().count("huey_tasks.sweep") >= 4, 15, "2nd", log
+            )
+    finally:
+        if kind == "redis":
+            _flush_redis_huey(config)
+    assert expired_events(StockRequest, swept.pk) == 1
+    assert expired_events(StockRequest, precise.pk) == 1
+    assert status(StockRequest, precise.pk) == ("PENDING", 1)
+    assert "huey_tasks.expire_offer" in log.read_text()
