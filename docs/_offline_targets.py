@@ -18,7 +18,14 @@ TARGETS: dict[str, list[tuple[str, str, str, str]]] = {
     "django": [
         *(
             (name, "std:setting", _DJ_SETTINGS + name, "-")
-            for name in ("USE_TZ", "INSTALLED_APPS", "CACHES", "TASKS", "DATABASES")
+            for name in (
+                "USE_TZ",
+                "INSTALLED_APPS",
+                "CACHES",
+                "TASKS",
+                "DATABASES",
+                "SILENCED_SYSTEM_CHECKS",
+            )
         ),
         ("django.db.models.Model", "py:class", "ref/models/instances/#$", "-"),
         (
