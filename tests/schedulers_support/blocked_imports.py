@@ -1,0 +1,90 @@
+"""Run Django with optional extras made unimportable, as on a machine without them.
+
+    python -m tests.schedulers_support.blocked_imports celery,huey,django_tasks \
+        [dotted.Backend ...]
+    python -m tests.schedulers_support.blocked_imports --installed
+
+Imports every module of the package, runs the system checks, then runs them
+again with each given scheduler backend selected, and prints one JSON line:
+which modules failed to import and with what, and the serious check messages (ids and texts).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import json
+import pkgutil
+import sys
+
+
+class Blocker(importlib.abc.MetaPathFinder):
+    """Makes ``names`` (and their submodules) raise ImportError, like a missing package."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+
+    def find_spec(self, fullname: str, path: object, target: object = None) -> None:
+        if fullname.split(".")[0] in self.names:
+            raise ModuleNotFoundError(
+                f"No module named {fullname!r} (blocked)", name=fullname
+            )
+
+
+def main(blocked: set[str], backends: list[str]) -> dict:
+    sys.meta_path.insert(0, Blocker(blocked))
+    import django
+    from django.core import checks
+
+    django.setup()
+    import django_assignment_timeout
+
+    failed = {}
+    for info in pkgutil.walk_packages(
+        django_assignment_timeout.__path__, "django_assignment_timeout."
+    ):
+        try:
+            importlib.import_module(info.name)
+        except Exception as err:
+            failed[info.name] = f"{type(err).__module__}.{type(err).__name__}: {err}"
+    from django.test import override_settings
+
+    def serious() -> list[list[str]]:
+        return [[m.id, m.msg] for m in checks.run_checks() if m.is_serious()]
+
+    selected = {}
+    for backend in backends:
+        with override_settings(ASSIGNMENT_TIMEOUT_SCHEDULER={"BACKEND": backend}):
+            selected[backend] = serious()
+    return {
+        "failed": failed,
+        "checks": serious(),
+        "selected": selected,
+    }
+
+
+OPTIONAL = ("celery", "huey", "huey.contrib.djhuey", "firebase_admin", "django_tasks")
+
+
+def loaded_extras() -> dict:
+    """With everything installed: which optional packages do the package, its
+    models, its command and ``check`` import under the default settings?"""
+    import django
+    from django.core import checks
+
+    django.setup()
+    importlib.import_module("django_assignment_timeout")
+    importlib.import_module("django_assignment_timeout.models")
+    importlib.import_module(
+        "django_assignment_timeout.management.commands.expire_assignments"
+    )
+    checks.run_checks()
+    return {"loaded": [name for name in OPTIONAL if name in sys.modules]}
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--installed":
+        print(json.dumps(loaded_extras()), flush=True)
+    else:
+        names = {n for n in sys.argv[1].split(",") if n}
+        print(json.dumps(main(names, sys.argv[2:])), flush=True)
