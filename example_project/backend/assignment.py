@@ -7,8 +7,6 @@ as two small functions.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from importlib.util import find_spec
-from pathlib import Path
 from typing import Any
 
 COMMAND = "django_assignment_timeout.schedulers.command.CommandScheduler"
@@ -19,7 +17,7 @@ FCM = "django_assignment_timeout.notifiers.fcm.FCMNotifier"
 
 def scheduler(*, use_celery: bool) -> dict[str, Any]:
     """The library's Celery scheduler with a broker, else the command (embedded)."""
-    if use_celery and _has("schedulers/celery.py"):
+    if use_celery:
         return {"BACKEND": CELERY, "OPTIONS": {}}
     return {"BACKEND": COMMAND, "OPTIONS": {}}
 
@@ -28,27 +26,21 @@ def notifiers(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     """Always log; also push through FCM when credentials are configured.
 
     ``FCM_CREDENTIALS`` is a service-account JSON file (or set
-    ``GOOGLE_APPLICATION_CREDENTIALS``); ``FCM_PROJECT_ID`` names the project.
+    ``GOOGLE_APPLICATION_CREDENTIALS``); ``FCM_PROJECT_ID`` overrides the
+    project it names. ``FCM_URL`` is for tests against a fake FCM server.
     """
     config: dict[str, dict[str, Any]] = {"log": {"BACKEND": LOG, "OPTIONS": {}}}
     credentials = env.get("FCM_CREDENTIALS") or env.get(
         "GOOGLE_APPLICATION_CREDENTIALS"
     )
-    if credentials and _has("notifiers/fcm.py"):
+    if credentials:
         options: dict[str, Any] = {
-            "CREDENTIALS": credentials,
-            "TOKENS": "logistics.notifications.device_tokens",
+            "credentials": credentials,
+            "token_resolver": "logistics.notifications.device_tokens",
         }
         if env.get("FCM_PROJECT_ID"):
-            options["PROJECT_ID"] = env["FCM_PROJECT_ID"]
+            options["project_id"] = env["FCM_PROJECT_ID"]
+        if env.get("FCM_URL"):
+            options["fcm_url"] = env["FCM_URL"]
         config["fcm"] = {"BACKEND": FCM, "OPTIONS": options}
     return config
-
-
-def _has(module_file: str) -> bool:
-    # Looked up on disk, not imported: importing the library's submodules from
-    # settings would read the settings being defined.
-    spec = find_spec("django_assignment_timeout")
-    return bool(
-        spec and spec.origin and (Path(spec.origin).parent / module_file).exists()
-    )

@@ -45,7 +45,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_assignment_timeout",
     "logistics",
-    # The dispatch pages (server-rendered) are added here when they land.
+    "dispatch",  # the server-rendered dispatch pages
 ]
 
 MIDDLEWARE = [

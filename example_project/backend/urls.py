@@ -13,5 +13,5 @@ urlpatterns = [
     path(
         "api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"
     ),
-    # The server-rendered dispatch pages are included here when they land.
+    path("", include("dispatch.urls")),  # the server-rendered dispatch pages
 ]

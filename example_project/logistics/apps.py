@@ -11,3 +11,12 @@ class LogisticsConfig(AppConfig):
     name = "logistics"
     verbose_name = "GTS logistics"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Deactivate device tokens that FCM reports as invalid."""
+        from django_assignment_timeout.signals import fcm_token_invalid
+        from logistics.notifications import deactivate_token
+
+        fcm_token_invalid.connect(
+            deactivate_token, dispatch_uid="logistics_deactivate_token"
+        )

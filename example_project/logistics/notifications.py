@@ -90,13 +90,26 @@ def _is_current(stock_request: StockRequest, event: AssignmentEvent) -> bool:
     )
 
 
-def device_tokens(recipient: Any) -> list[str]:
-    """The FCM notifier's hook: the active device tokens of a user (or a driver)."""
+def device_tokens(recipients: list[Any]) -> dict[Any, list[str]]:
+    """The FCM notifier's ``token_resolver``: each user's active device tokens.
+
+    One query for the whole batch. A recipient may be a user or a driver.
+    """
     from logistics.models import DeviceToken, Driver
 
-    user_id = recipient.user_id if isinstance(recipient, Driver) else recipient.pk
-    return list(
-        DeviceToken.objects.filter(user_id=user_id, active=True).values_list(
-            "token", flat=True
-        )
-    )
+    user_ids = {
+        recipient: recipient.user_id if isinstance(recipient, Driver) else recipient.pk
+        for recipient in recipients
+    }
+    by_user: dict[Any, list[str]] = {}
+    rows = DeviceToken.objects.filter(user_id__in=set(user_ids.values()), active=True)
+    for user_id, token in rows.order_by("id").values_list("user_id", "token"):
+        by_user.setdefault(user_id, []).append(token)
+    return {recipient: by_user.get(uid, []) for recipient, uid in user_ids.items()}
+
+
+def deactivate_token(sender: Any, token: str, **kwargs: Any) -> None:
+    """``fcm_token_invalid`` receiver: FCM says the device is gone; stop using it."""
+    from logistics.models import DeviceToken
+
+    DeviceToken.objects.filter(token=token).update(active=False)
