@@ -1,0 +1,1 @@
+"""Server-rendered GTS dispatch pages: the EIC's board and the driver's offers."""
