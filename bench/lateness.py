@@ -64,7 +64,8 @@ def start_worker(queue: str, interval: float, workdir: Path) -> subprocess.Popen
     args = [
         sys.executable, "-m", "celery", "-A", f"{APPS}:app", "worker", "--beat",
         "--schedule", str(workdir / f"beat-{queue}"), "--pool", "solo", "-Q", queue,
-        "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+        "--loglevel", "WARNING",
     ]  # fmt: skip
     log = (workdir / f"{queue}.log").open("wb")
     return subprocess.Popen(
@@ -75,9 +76,9 @@ def start_worker(queue: str, interval: float, workdir: Path) -> subprocess.Popen
 def run_mode(name: str, *, precise: bool, offers: int, spread: float, interval: float,
              workdir: Path) -> list[float]:  # fmt: skip
     from django.test import override_settings
+    from tests.testapp.models import Driver, StockRequest
 
     from django_assignment_timeout.models import AssignmentEvent
-    from tests.testapp.models import Driver, StockRequest
 
     queue = f"sched-bench-{name}-{uuid.uuid4().hex[:6]}"
     # Beat is idle in precise mode (its first run would be an hour away).
@@ -149,7 +150,8 @@ def main() -> None:
                 flush=True,
             )
         print(
-            f"ratio sweep_p99/precise_p99 = {p99['sweep'] / max(p99['precise'], 1e-6):.1f}"
+            "ratio sweep_p99/precise_p99 = "
+            f"{p99['sweep'] / max(p99['precise'], 1e-6):.1f}"
         )
         print(f"precise_p99_s={p99['precise']:.3f} sweep_p99_s={p99['sweep']:.3f}")
 

@@ -171,9 +171,9 @@ def test_bad_scheduler_setting_is_check_e020():
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError
 
-    with override_settings(ASSIGNMENT_TIMEOUT_SCHEDULER={"BACKEND": "nope.Backend"}):
-        with pytest.raises(SystemCheckError, match=r"assignment_timeout\.E020"):
-            call_command("check")
+    bad = override_settings(ASSIGNMENT_TIMEOUT_SCHEDULER={"BACKEND": "nope.Backend"})
+    with bad, pytest.raises(SystemCheckError, match=r"assignment_timeout\.E020"):
+        call_command("check")
 
 
 def test_unknown_option_is_check_e021():

@@ -6,7 +6,7 @@
 
 Imports every module of the package, runs the system checks, then runs them
 again with each given scheduler backend selected, and prints one JSON line:
-which modules failed to import and with what, and the serious check messages (ids and texts).
+which modules failed to import and with what, and the serious check messages.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sys
 
 
 class Blocker(importlib.abc.MetaPathFinder):
-    """Makes ``names`` (and their submodules) raise ImportError, like a missing package."""
+    """Makes ``names`` and their submodules raise ImportError, like missing packages."""
 
     def __init__(self, names: set[str]) -> None:
         self.names = names

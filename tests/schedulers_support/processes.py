@@ -67,7 +67,7 @@ def stop(proc: subprocess.Popen, timeout: float = 10) -> int:
 def wait_for(
     predicate: Callable[[], Any], timeout: float, what: str, log: Path | None = None
 ) -> Any:
-    """Poll ``predicate`` until it is truthy; fail with the worker's log after ``timeout``."""
+    """Poll ``predicate`` until truthy; after ``timeout``, fail showing the log."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
