@@ -82,9 +82,10 @@ def broker_url() -> str:
     """``CELERY_BROKER_URL`` from the environment or ``.env`` (empty: embedded mode)."""
     from dotenv import dotenv_values
 
+    env_file = os.getenv("GTS_ENV_FILE", str(HERE / ".env"))
     return (
         os.getenv("CELERY_BROKER_URL")
-        or dotenv_values(HERE / ".env").get("CELERY_BROKER_URL", "")
+        or dotenv_values(env_file).get("CELERY_BROKER_URL", "")
         or ""
     )
 
