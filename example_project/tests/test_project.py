@@ -105,3 +105,23 @@ def test_check_task_returns_the_guides_shape(stock_request, ravi):
     make_due(stock_request.pk)
     assert check_expired_driver_assignments.apply().get() == {"expired_count": 1}
     assert check_expired_driver_assignments.apply().get() == {"expired_count": 0}
+
+
+def test_render_blueprint_has_the_guides_services():
+    import yaml
+
+    blueprint = yaml.safe_load((HERE / "render.yaml").read_text())
+    services = {s["name"]: s for s in blueprint["services"]}
+    assert services["celery-worker"]["startCommand"] == (
+        "celery -A backend worker --loglevel=info"
+    )
+    assert (
+        services["celery-beat"]["startCommand"]
+        == "celery -A backend beat --loglevel=info"
+    )
+    assert services["redis"]["type"] == "redis"
+    for name in ("gts-web", "celery-worker", "celery-beat"):
+        env = {v["key"]: v for v in services[name]["envVars"]}
+        assert env["CELERY_BROKER_URL"]["fromService"]["name"] == "redis"
+    procfile = (HERE / "Procfile").read_text()
+    assert "web: daphne" in procfile and "beat: celery -A backend beat" in procfile
