@@ -50,20 +50,24 @@ def configure(db_path: Path) -> None:
     call_command("migrate", verbosity=0)
 
 
-def start_worker(queue: str, interval: float, workdir: Path) -> subprocess.Popen:
+def start_worker(
+    queue: str, interval: float, workdir: Path, concurrency: int, deliver: bool
+) -> subprocess.Popen:
     env = dict(
         os.environ,
         SCHED_BROKER_URL=REDIS_URL,
         SCHED_QUEUE=queue,
         SCHED_SWEEP_INTERVAL=str(interval),
         SCHED_SCHEDULER=json.dumps(
-            {"BACKEND": BACKEND, "OPTIONS": {"app": f"{APPS}.app"}}
+            {"BACKEND": BACKEND, "OPTIONS": {"app": f"{APPS}.app", "deliver": deliver}}
         ),
         PYTHONPATH=str(ROOT),
     )
     args = [
         sys.executable, "-m", "celery", "-A", f"{APPS}:app", "worker", "--beat",
-        "--schedule", str(workdir / f"beat-{queue}"), "--pool", "solo", "-Q", queue,
+        "--schedule", str(workdir / f"beat-{queue}"), "-Q", queue,
+        "--pool", "threads" if concurrency > 1 else "solo",
+        "--concurrency", str(concurrency),
         "--without-gossip", "--without-mingle", "--without-heartbeat",
         "--loglevel", "WARNING",
     ]  # fmt: skip
@@ -73,8 +77,9 @@ def start_worker(queue: str, interval: float, workdir: Path) -> subprocess.Popen
     )
 
 
-def run_mode(name: str, *, precise: bool, offers: int, spread: float, interval: float,
-             workdir: Path) -> list[float]:  # fmt: skip
+def run_mode(name: str, *, precise: bool, offers: int, spread: float,
+             interval: float, workdir: Path, concurrency: int,
+             deliver: bool) -> list[float]:  # fmt: skip
     from django.test import override_settings
     from tests.testapp.models import Driver, StockRequest
 
@@ -82,7 +87,8 @@ def run_mode(name: str, *, precise: bool, offers: int, spread: float, interval: 
 
     queue = f"sched-bench-{name}-{uuid.uuid4().hex[:6]}"
     # Beat is idle in precise mode (its first run would be an hour away).
-    worker = start_worker(queue, interval if not precise else 3600, workdir)
+    beat = interval if not precise else 3600
+    worker = start_worker(queue, beat, workdir, concurrency, deliver)
     try:
         time.sleep(3)  # let the worker connect before the first deadline
         driver = Driver.objects.create(name=name)
@@ -128,6 +134,14 @@ def main() -> None:
     parser.add_argument("--offers", type=int, default=1000)
     parser.add_argument("--spread", type=float, default=60.0)
     parser.add_argument("--interval", type=float, default=60.0)
+    parser.add_argument(
+        "--concurrency", type=int, default=4, help="worker threads (1: solo pool)"
+    )
+    parser.add_argument(
+        "--no-deliver",
+        action="store_true",
+        help="no delivery task per expiry (isolates expiry from the relay's cost)",
+    )
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sched-bench-") as tmp:
         workdir = Path(tmp)
@@ -141,6 +155,8 @@ def main() -> None:
                 spread=options.spread,
                 interval=options.interval,
                 workdir=workdir,
+                concurrency=options.concurrency,
+                deliver=not options.no_deliver,
             )
             p99[name] = percentile(lateness, 99)
             print(
