@@ -170,7 +170,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         # The log notifier writes every notification here: the demo prints it.
-        "django_assignment_timeout": {"handlers": ["console"], "level": "INFO"},
-        "logistics": {"handlers": ["console"], "level": "INFO"},
+        # Not propagated: a Celery worker also logs the root logger, twice otherwise.
+        "django_assignment_timeout": {
+            "handlers": ["console"],
+            "level": "INFO",
+            "propagate": False,
+        },
+        "logistics": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
