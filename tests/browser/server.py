@@ -25,6 +25,23 @@ TIMEOUT = 5
 SWEEP_INTERVAL = 0.5
 
 
+# Migrate and load the demo in one interpreter (each start costs seconds),
+# printing the demo's JSON plus the key of the other station's request.
+SETUP = """
+import io, json
+import django
+django.setup()
+from django.core.management import call_command
+from logistics.models import StockRequest
+call_command("migrate", interactive=False, verbosity=0)
+out = io.StringIO()
+call_command("load_demo", json=True, stdout=out)
+demo = json.loads(out.getvalue().strip().splitlines()[-1])
+demo["other_station_request"] = StockRequest.objects.get(dbs__code="OKHLA").pk
+print(json.dumps(demo))
+"""
+
+
 def free_port() -> int:
     """A port nothing listens on right now (127.0.0.1 only)."""
     with socket.socket() as sock:
@@ -42,10 +59,10 @@ class ExampleServer:
     procs: list[subprocess.Popen] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
 
-    def manage(self, *args: str) -> str:
-        """Run a management command against the example's database."""
+    def python(self, code: str) -> str:
+        """Run Python code with the example's settings; what it printed."""
         result = subprocess.run(
-            [sys.executable, "manage.py", *args],
+            [sys.executable, "-c", code],
             cwd=EXAMPLE,
             env=self.env,
             capture_output=True,
@@ -54,9 +71,7 @@ class ExampleServer:
             check=False,
         )
         if result.returncode:
-            raise RuntimeError(
-                f"manage.py {args[0]} failed:\n{result.stdout}{result.stderr}"
-            )
+            raise RuntimeError(f"example setup failed:\n{result.stdout}{result.stderr}")
         return result.stdout
 
     def start(self, name: str, args: list[str], log_dir: Path) -> None:
@@ -128,10 +143,7 @@ def start_example(workdir: Path) -> ExampleServer:
     )
     port = free_port()
     server = ExampleServer(base=f"http://127.0.0.1:{port}", demo={}, env=env)
-    server.manage("migrate", "--noinput", "-v", "0")
-    server.demo = json.loads(
-        server.manage("load_demo", "--json").strip().splitlines()[-1]
-    )
+    server.demo = json.loads(server.python(SETUP).strip().splitlines()[-1])
     try:
         server.start(
             "web",

@@ -59,6 +59,14 @@ def assign_first_pending(board, driver_name):
     return request_id
 
 
+def post(page, path, form):
+    """POST a form as the page's signed-in user (its cookies and CSRF token)."""
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    return page.context.request.post(
+        path, form=form, headers={"X-CSRFToken": token}, max_redirects=0
+    )
+
+
 def countdown_seconds(locator):
     minutes, seconds = re.fullmatch(r"(\d+):(\d\d)", locator.inner_text()).groups()
     return int(minutes) * 60 + int(seconds)
@@ -79,6 +87,7 @@ def test_unanswered_offer_counts_down_and_expires(sign_in, screenshot):
     offer = driver.locator(f"#offer-{request_id}")
     expect(offer).to_be_visible()
     countdown = offer.locator(".countdown")
+    attempt = offer.locator("input[name=attempt]").first.input_value()
     first = countdown_seconds(countdown)
     assert 0 < first <= TIMEOUT
     row = board.locator(f"#request-{request_id}")
@@ -115,6 +124,14 @@ def test_unanswered_offer_counts_down_and_expires(sign_in, screenshot):
     screenshot(driver, "driver-offer-expired")
     screenshot(board, "eic-board-offer-expired")
 
+    # A late Accept from a page left open is refused: 410 Gone, nothing changes.
+    late = post(
+        driver, f"/dispatch/driver/offers/{request_id}/accept/", {"attempt": attempt}
+    )
+    assert late.status == 410
+    assert "This offer has expired." in late.text()
+    expect(row).to_have_attribute("data-status", "PENDING")
+
 
 def test_offer_accepted_in_time(sign_in, screenshot):
     from playwright.sync_api import expect
@@ -146,3 +163,67 @@ def test_offer_accepted_in_time(sign_in, screenshot):
     board.wait_for_timeout((TIMEOUT + 1) * 1000)
     expect(row).to_have_attribute("data-status", "ASSIGNED")
     expect(notices).to_have_count(earlier_notices)
+
+
+def test_pages_refuse_wrong_roles_and_bad_input_with_4xx(browser, example, sign_in):
+    from playwright.sync_api import expect
+
+    anonymous = browser.new_context(base_url=example.base)
+    response = anonymous.request.get("/dispatch/board/", max_redirects=0)
+    assert response.status == 302
+    assert response.headers["location"].startswith("/accounts/login/?next=")
+    anonymous.close()
+
+    eic = sign_in("eic.kondli")
+    driver = sign_in("ravi")
+    pending = eic.locator("tr[data-status=PENDING]").first.get_attribute("id")
+    pending = pending.removeprefix("request-")
+    other_station = example.demo["other_station_request"]
+    ravi = str(example.demo["drivers"]["ravi"])
+
+    # Each role is kept to its own page, as the API's permission classes do.
+    assert driver.context.request.get("/dispatch/board/").status == 403
+    assert driver.context.request.get("/dispatch/board/live/").status == 403
+    assert eic.context.request.get("/dispatch/driver/").status == 403
+    assert post(driver, f"/dispatch/requests/{pending}/assign/", {}).status == 403
+    assert post(eic, f"/dispatch/driver/offers/{pending}/accept/", {}).status == 403
+    assert (
+        eic.context.request.get(f"/dispatch/requests/{pending}/assign/").status == 405
+    )
+
+    # The EIC: another station's request, malformed input, a missing request.
+    assign = "/dispatch/requests/{}/assign/"
+    assert (
+        post(eic, assign.format(other_station), {"target_driver": ravi}).status == 403
+    )
+    assert post(eic, assign.format(pending), {"target_driver": ""}).status == 400
+    assert post(eic, assign.format(pending), {"target_driver": "x'; --"}).status == 400
+    assert post(eic, assign.format(pending), {"target_driver": "999999"}).status == 400
+    assert post(eic, assign.format(999999), {"target_driver": ravi}).status == 404
+    bad_mode = {"target_driver": ravi, "assignment_mode": "TELEPATHY"}
+    assert post(eic, assign.format(pending), bad_mode).status == 400
+
+    # The driver: answers to nothing, malformed answers, a missing request.
+    accept = f"/dispatch/driver/offers/{pending}/accept/"
+    assert post(driver, accept, {"attempt": "one"}).status == 400
+    assert post(driver, accept, {"attempt": "0"}).status == 400
+    refused = post(driver, accept, {"attempt": "1"})
+    assert refused.status == 409
+    assert "There is no active offer" in refused.text()
+    reject = "/dispatch/driver/offers/999999/reject/"
+    assert post(driver, reject, {"attempt": "1"}).status == 404
+    long_reason = {"attempt": "1", "reason": "x" * 501}
+    assert (
+        post(driver, f"/dispatch/driver/offers/{pending}/reject/", long_reason).status
+        == 400
+    )
+
+    # An offer made to someone else is not yours to answer; twice offered is 409.
+    assert post(eic, assign.format(pending), {"target_driver": ravi}).status == 303
+    sunil = sign_in("sunil")
+    assert post(sunil, accept, {"attempt": "1"}).status == 403
+    assert post(eic, assign.format(pending), {"target_driver": ravi}).status == 409
+    # Nothing above changed the row but the one offer.
+    row = eic.locator(f"#request-{pending}")
+    expect(row).to_have_attribute("data-status", "ASSIGNING")
+    expect(row).to_contain_text("Ravi")
