@@ -205,6 +205,7 @@ def banner(
     )
     print("\n" + "=" * 72)
     print(f"GTS example running at {base}/  (Ctrl-C stops everything)")
+    print(f"  dispatch pages:      {base}/  (EIC board, driver offers: sign in below)")
     print(f"  API docs (OpenAPI):  {base}/api/docs/     admin: {base}/admin/")
     print(f"  scheduler:           {mode}")
     print(
