@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from django_assignment_timeout.admin import AssignmentAdminMixin
 from logistics.models import DBS, EIC, DeviceToken, Driver, StockRequest
 
 
@@ -37,7 +38,7 @@ class DeviceTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(StockRequest)
-class StockRequestAdmin(admin.ModelAdmin):
+class StockRequestAdmin(AssignmentAdminMixin, admin.ModelAdmin):
     """Stock requests; offer fields are read-only (only the lifecycle changes them)."""
 
     list_display = ["id", "dbs", "status", "target_driver", "assignment_expires_at"]
