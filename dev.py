@@ -72,14 +72,23 @@ def test(args: list[str]) -> int:
     if env.get("TEST_DATABASE") == "mysql":
         groups.append("mysql")
     setup(groups)
-    command = [str(PYTHON), "-m", "pytest", "-rs", *args]
-    return subprocess.call(command, cwd=ROOT, env=env)
+    return replace_process([str(PYTHON), "-m", "pytest", "-rs", *args], ROOT, env)
 
 
 def example(args: list[str]) -> int:
     setup(GROUPS["example"])
     runner = ROOT / "example_project" / "run_example.py"
-    return subprocess.call([str(PYTHON), str(runner), *args], cwd=runner.parent)
+    return replace_process([str(PYTHON), str(runner), *args], runner.parent, dict(os.environ))
+
+
+def replace_process(command: list[str], cwd: Path, env: dict[str, str]) -> int:
+    """Become ``command``, so Ctrl-C and SIGTERM reach it (and its cleanup) directly."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.name == "nt":  # no exec on Windows: wait for the child instead
+        return subprocess.call(command, cwd=cwd, env=env)
+    os.chdir(cwd)
+    os.execve(command[0], command, env)
 
 
 def main() -> int:
