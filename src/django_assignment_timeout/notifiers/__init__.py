@@ -45,7 +45,7 @@ def load_notifier(alias: str, config: Any) -> BaseNotifier:
         raise ConfigurationError(
             f'{where} must be a dict like {{"BACKEND": "dotted.path", "OPTIONS": {{}}}}.'
         )
-    options = config.get("OPTIONS") or {}
+    options = {} if config.get("OPTIONS") is None else config["OPTIONS"]
     if not isinstance(options, dict):
         raise ConfigurationError(f'{where}["OPTIONS"] must be a dict.')
     path = config["BACKEND"]

@@ -23,13 +23,14 @@ def load_scheduler(config: Any) -> BaseScheduler:
     """Build a scheduler from a ``{"BACKEND": path, "OPTIONS": {...}}`` dict."""
     if isinstance(config, str):
         config = {"BACKEND": config}
-    if not isinstance(config, dict) or "BACKEND" not in config:
+    if not isinstance(config, dict) or not isinstance(config.get("BACKEND"), str):
         raise ConfigurationError(
             f"{SETTING} must be a dict like "
             '{"BACKEND": "dotted.path", "OPTIONS": {}}.'
         )
     path = config["BACKEND"]
-    options = config.get("OPTIONS") or {}
+    # Only a missing OPTIONS means none: [] or "" is a wrong type (check E020).
+    options = {} if config.get("OPTIONS") is None else config["OPTIONS"]
     if not isinstance(options, dict):
         raise ConfigurationError(f'{SETTING}["OPTIONS"] must be a dict.')
     try:
