@@ -201,6 +201,27 @@ def test_expire_now_refuses_accepted_and_pending_rows(admin_client, driver):
     assert StockRequest.objects.get(pk=pending.pk).status == "PENDING"
 
 
+def test_expire_now_with_nothing_to_expire_only_warns(admin_client, driver):
+    accepted = StockRequest.objects.create()
+    accepted.offer(driver)
+    accepted.accept(driver)
+    events_before = AssignmentEvent.objects.count()
+
+    messages = run_action(admin_client, "stockrequest", "expire_now", [accepted.pk])
+
+    assert messages == [
+        f"1 row left unchanged (e.g. {accepted.pk}): "
+        "This assignment has already been accepted."
+    ]
+    assert AssignmentEvent.objects.count() == events_before
+
+
+def test_popup_changelist_has_no_actions(admin_client):
+    response = admin_client.get(url("testapp_ticket_changelist"), {"_popup": "1"})
+    assert response.status_code == 200
+    assert response.context["action_form"] is None
+
+
 def test_withdraw_offer_on_uuid_model(admin_client, user):
     ticket = Ticket.objects.create()
     ticket.offer(user, queue="night")
@@ -413,3 +434,24 @@ def test_event_pages_are_read_only(admin_client, events):
     delete = url("assignment_timeout_assignmentevent_delete", events[0].pk)
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403
     assert AssignmentEvent.objects.filter(pk=events[0].pk).exists()
+
+
+def test_requeue_with_nothing_dead_says_so(admin_client, events):
+    messages = run_action(
+        admin_client,
+        "assignmentevent",
+        "requeue_dead",
+        [events[2].pk],
+        app="assignment_timeout",
+    )
+    assert messages == [
+        "Re-queued 0 dead events.",
+        "1 selected event was not dead and was left alone.",
+    ]
+    assert AssignmentEvent.objects.get(pk=events[0].pk).delivery_state == "dead"
+
+
+def test_event_link_is_plain_text_where_the_assignment_has_no_admin(events):
+    bare = AssignmentEventAdmin(AssignmentEvent, admin.AdminSite(name="bare"))
+    event = AssignmentEvent.objects.get(pk=events[0].pk)
+    assert bare.assignment_link(event) == f"stock request {event.object_pk}"

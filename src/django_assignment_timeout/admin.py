@@ -182,7 +182,7 @@ class AssignmentAdminMixin:
     #: Appended to the list filters and actions the admin declares itself.
     assignment_list_filter: tuple[Any, ...] = (AssignmentStateFilter,)
     assignment_actions: tuple[str, ...] = ("expire_now", "withdraw_offer")
-    assignment_inline: type[admin.options.InlineModelAdmin] | None = (
+    assignment_inline: type[admin.options.InlineModelAdmin[Any, Any]] | None = (
         AssignmentEventInline
     )
 
@@ -193,11 +193,12 @@ class AssignmentAdminMixin:
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         """The admin's queryset, with the database clock selected for "time left"."""
         opts = options_for(self.model)
-        queryset = super().get_queryset(request)  # type: ignore[misc]
+        queryset: QuerySet[Any] = super().get_queryset(request)  # type: ignore[misc]
         # The column names the assignee: one join instead of a query per row.
-        return queryset.select_related(opts.assignee_field).annotate(
-            **{_DB_NOW: DatabaseNow()}
-        )
+        annotated: QuerySet[Any] = queryset.select_related(
+            opts.assignee_field
+        ).annotate(**{_DB_NOW: DatabaseNow()})
+        return annotated
 
     @admin.display(description=_("offer"))
     def assignment_state(self, obj: models.Model) -> str:
