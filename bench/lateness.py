@@ -65,6 +65,7 @@ def start_worker(
     )
     args = [
         sys.executable, "-m", "celery", "-A", f"{APPS}:app", "worker", "--beat",
+        "--hostname", f"{queue}@%h",
         "--schedule", str(workdir / f"beat-{queue}"), "-Q", queue,
         "--pool", "threads" if concurrency > 1 else "solo",
         "--concurrency", str(concurrency),

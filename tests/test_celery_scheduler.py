@@ -172,6 +172,7 @@ def test_worker_with_beat_expires_offers_left_alone_exactly_once(
     )
     args = [
         "-m", "celery", "-A", f"{APPS}:app", "worker", "--beat",
+        "--hostname", f"{queue}@%h",
         "--schedule", str(tmp_path / "beat-schedule"), "--pool", "solo", "-Q", queue,
         "--without-gossip", "--without-mingle", "--without-heartbeat",
         "--loglevel", "INFO",

@@ -31,6 +31,9 @@ def make_app(broker_url: str, queue: str = "sched-default") -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=2,
         worker_hijack_root_logger=False,
+        # No pidbox queue: on a shared broker another worker's exclusive
+        # "celery@host.celery.pidbox" would stop ours (RESOURCE_LOCKED).
+        worker_enable_remote_control=False,
         timezone="UTC",
     )
     return app
