@@ -3,8 +3,11 @@ polling with a deadline, and raw connections to the test database."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -72,6 +75,10 @@ class Children:
             name, [sys.executable, "-m", "django", *command], child_env(**env)
         )
 
+    def django_like(self, name: str, args: list[str], **env: str) -> Child:
+        """Start ``args``, a process that sets Django up on the test database."""
+        return self.start(name, args, child_env(**env))
+
     def stop_all(self) -> None:
         for process in self.started:
             if process.poll() is None:
@@ -106,6 +113,11 @@ class Child:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def crash(self) -> None:
+        """SIGKILL the process and everything it started (a worker's pool, its beat)."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
 
 @pytest.fixture
 def children(tmp_path):
@@ -130,4 +142,101 @@ def pg_connect(autocommit: bool = True) -> Any:
         dbname=params["NAME"],
         autocommit=autocommit,
         application_name="system-test-controller",
+    )
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now, on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class OwnRedis:
+    """A redis-server of this test alone (never the shared one), to kill and restart."""
+
+    def __init__(self, children: Children, workdir: Path) -> None:
+        self.children = children
+        self.workdir = workdir
+        self.port = free_port()
+        self.child: Child | None = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is not installed"
+        self.child = self.children.start(
+            f"redis-{self.port}",
+            [
+                binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            dict(os.environ),
+        )
+        wait_for(self.ready, timeout=20, what=f"redis-server on port {self.port}")
+
+    def ready(self) -> bool:
+        try:
+            with socket.create_connection(
+                ("127.0.0.1", self.port), timeout=0.5
+            ) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no persistence; queued messages are gone."""
+        assert self.child is not None
+        self.child.crash()
+
+
+@pytest.fixture
+def own_redis(children, tmp_path):
+    """A private redis-server on a free port; skipped if redis-server is absent
+    (unless REQUIRE_SERVICES=1, as in CI)."""
+    from tests import services
+
+    if not shutil.which("redis-server") and not services.required():
+        pytest.skip("needs the redis-server binary to start a private Redis")
+    redis = OwnRedis(children, tmp_path)
+    redis.start()
+    return redis
+
+
+def start_worker(
+    children: Children, name: str, broker_url: str, settings: dict[str, Any]
+) -> Child:
+    """A real Celery worker and embedded beat on the test database and broker."""
+    return children.django_like(
+        name,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tests.system.celery_app:app",
+            "worker",
+            "--beat",
+            "--pool",
+            "threads",
+            "--concurrency",
+            "4",
+            "--loglevel",
+            "info",
+            "--schedule",
+            str(children.tmp_path / f"{name}-beat"),
+        ],
+        SYSTEM_BROKER_URL=broker_url,
+        SYSTEM_APP_NAME=name,
+        SYSTEM_SETTINGS=json.dumps(settings),
     )

@@ -3,11 +3,13 @@
 The test suite's settings, pointed at the test database the running test
 uses (``SYSTEM_DB_NAME``). On PostgreSQL the connection carries an
 ``application_name`` (``SYSTEM_APP_NAME``) so a test can find that process's
-backend in ``pg_stat_activity``.
+backend in ``pg_stat_activity``. ``SYSTEM_SETTINGS`` (a JSON object) sets
+any other setting, e.g. the scheduler and notifier backends of a worker.
 """
 
 from __future__ import annotations
 
+import json
 import os
 
 from tests.settings import *  # noqa: F403
@@ -18,3 +20,5 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("OPTIONS", {})["application_name"] = os.environ.get(
         "SYSTEM_APP_NAME", "system-test"
     )
+
+globals().update(json.loads(os.environ.get("SYSTEM_SETTINGS", "{}")))

@@ -27,9 +27,9 @@ OFFERS = 300
 APP_NAME = "system-sweeper"
 
 
-def _sweeper_waiting(controller):
-    """The sweeper backend's pid while it waits, mid-statement, on another
-    transaction (the blocker) and holds its own row locks; else None."""
+def sweeper_waiting(controller, app_name=APP_NAME):
+    """The pid of ``app_name``'s backend while it waits, mid-statement, on
+    another transaction (the blocker) and holds its own row locks; else None."""
     row = controller.execute(
         """
         SELECT a.pid FROM pg_stat_activity a
@@ -42,7 +42,7 @@ def _sweeper_waiting(controller):
                       AND held.mode = 'RowExclusiveLock'
                       AND held.relation = %s::regclass)
         """,
-        [APP_NAME, StockRequest._meta.db_table],
+        [app_name, StockRequest._meta.db_table],
     ).fetchone()
     return row[0] if row else None
 
@@ -76,7 +76,7 @@ def test_sweep_connection_terminated_mid_batch(children):
         )
         make_due(StockRequest)
         pid = wait_for(
-            lambda: _sweeper_waiting(controller),
+            lambda: sweeper_waiting(controller),
             timeout=30,
             what="the sweeper mid-batch",
         )
