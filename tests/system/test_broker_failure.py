@@ -1,0 +1,130 @@
+"""Scenario 1: the broker dies for 20 s with 500 offers in flight.
+
+A real Celery worker with embedded beat runs on a private redis-server (never
+the shared one). The test process offers 500 assignments through the Celery
+scheduler (one precise ETA task each, plus delivery triggers), accepts some,
+then SIGKILLs Redis: no persistence, so every queued and reserved message is
+gone. While it is down, more offers are accepted (their delivery triggers
+fail and are only logged) and deadlines pass. Redis comes back empty after
+20 s; beat's next sweep must repair everything without restarting the
+worker: every offer that was not accepted expired exactly once, every event
+delivered, none lost.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from django.test import override_settings
+
+from django_assignment_timeout.models import AssignmentEvent, DeliveryState
+from tests.system import celery_app
+from tests.system.conftest import start_worker, wait_for
+from tests.system.invariants import violations
+from tests.system.notifiers import sends
+from tests.testapp.models import Driver, StockRequest
+
+pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
+
+OFFERS = 500
+OUTAGE = 20.0
+TIMEOUT = 25.0
+CELERY = "django_assignment_timeout.schedulers.celery.CeleryScheduler"
+
+
+def test_redis_killed_for_20s_with_500_offers_in_flight(children, own_redis, tmp_path):
+    log = str(tmp_path / "sends.log")
+    worker = start_worker(
+        children,
+        "worker",
+        own_redis.url,
+        {
+            "ASSIGNMENT_TIMEOUT_SCHEDULER": {
+                "BACKEND": CELERY,
+                "OPTIONS": {"app": "tests.system.celery_app.app"},
+            },
+            "ASSIGNMENT_TIMEOUT_NOTIFIERS": {
+                "default": {
+                    "BACKEND": "tests.system.notifiers.FileNotifier",
+                    "OPTIONS": {"path": log},
+                }
+            },
+            "ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL": 2.0,
+        },
+    )
+    wait_for(lambda: " ready." in worker.stderr(), timeout=90, what="the worker")
+    # This process publishes with its own app on the same broker; no publish
+    # retries, so a trigger sent while Redis is down fails at once (and is
+    # only logged: triggers are not truth).
+    celery_app.producer = celery_app.make_app(own_redis.url)
+    scheduler = {
+        "BACKEND": CELERY,
+        "OPTIONS": {"app": "tests.system.celery_app.producer", "retry": False},
+    }
+    drivers = [Driver.objects.create(name=f"driver {i}") for i in range(10)]
+    pks = [StockRequest.objects.create().pk for _ in range(OFFERS)]
+    with override_settings(ASSIGNMENT_TIMEOUT_SCHEDULER=scheduler):
+        began = time.monotonic()
+        accepted = []
+        for n, pk in enumerate(pks):
+            StockRequest.objects.offer(pk, drivers[n % 10], timeout=TIMEOUT)
+            if n % 5 == 0:  # every fifth is accepted at once
+                StockRequest.objects.accept(pk, drivers[n % 10])
+                accepted.append(pk)
+        offered_in = time.monotonic() - began
+
+        own_redis.kill()
+        killed_at = time.monotonic()
+        open_at_kill = StockRequest.objects.filter(status="ASSIGNING").count()
+        # The API keeps working without a broker: the newest offers are
+        # still open (deadlines TIMEOUT after they were made).
+        for n in [n for n in range(OFFERS - 15, OFFERS) if n % 5][:10]:
+            StockRequest.objects.accept(pks[n], drivers[n % 10])
+            accepted.append(pks[n])
+        time.sleep(max(0.0, OUTAGE - (time.monotonic() - killed_at)))
+        own_redis.start()
+        outage = time.monotonic() - killed_at
+
+    wait_for(
+        lambda: (
+            not StockRequest.objects.filter(status="ASSIGNING").exists()
+            and not AssignmentEvent.objects.undelivered().exists()
+        ),
+        timeout=120,
+        what="every offer ended and every event delivered",
+    )
+    recovered_in = time.monotonic() - killed_at - outage
+    assert worker.alive(), "the worker must recover without a restart"
+
+    expired = set(
+        AssignmentEvent.objects.filter(kind="expired").values_list("pk", flat=True)
+    )
+    counts = sends(log)
+    figures = {
+        "offers": OFFERS,
+        "accepted": len(accepted),
+        "expired": len(expired),
+        "open_at_kill": open_at_kill,
+        "outage_s": round(outage, 1),
+        "offers_made_in_s": round(offered_in, 1),
+        "recovered_in_s": round(recovered_in, 1),
+        "lost": len(expired - set(counts)),
+        "duplicated": sum(
+            n - 1 for event_id, n in counts.items() if event_id in expired
+        ),
+        "undelivered": AssignmentEvent.objects.exclude(
+            delivery_state=DeliveryState.DELIVERED
+        ).count(),
+    }
+    print(json.dumps(figures))
+    assert StockRequest.objects.filter(status="ASSIGNED").count() == len(accepted)
+    assert StockRequest.objects.filter(status="PENDING").count() == OFFERS - len(
+        accepted
+    )
+    assert len(expired) == OFFERS - len(accepted)
+    assert open_at_kill > OFFERS / 2  # most offers were in flight
+    assert violations(StockRequest) == []
+    assert figures["undelivered"] == 0
+    assert figures["lost"] == 0
