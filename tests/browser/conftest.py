@@ -34,6 +34,9 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 def _missing() -> str | None:
     if importlib.util.find_spec("playwright") is None:
         return "needs the playwright package (in the test dependency group)"
+    for module in ("daphne", "rest_framework"):
+        if importlib.util.find_spec(module) is None:
+            return f"needs {module} to run the example (the example dependency group)"
     if not os.access(CHROMIUM, os.X_OK):
         return f"needs Chromium at {CHROMIUM}: apt-get install -y chromium"
     return None
