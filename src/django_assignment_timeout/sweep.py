@@ -248,19 +248,23 @@ def _expire_batch_postgresql(
     table = qn(model._meta.db_table)
     pk_column = qn(model._meta.pk.column)
     events_table, event_columns = _events_table(connection)
+    content_type = ContentType.objects.db_manager(using).get_for_model(model)
+    # The content type id (an integer from our own table) and the kind are
+    # inlined: as untyped parameters in a SELECT list, server-side binding
+    # (psycopg's server_side_binding, PgBouncer) would type them as text.
     sql = (
         f"WITH due (pk, attempt, assignee, deadline) AS ({due_sql}), "
         f"expired AS (UPDATE {table} SET {set_sql} FROM due "
         f"WHERE {table}.{pk_column} = due.pk "
         f"RETURNING due.pk, due.attempt, due.assignee, due.deadline) "
         f"INSERT INTO {events_table} ({event_columns}) "
-        f"SELECT %s, expired.pk::text, expired.attempt, %s, expired.assignee::text, "
+        f"SELECT {int(content_type.pk)}, expired.pk::text, expired.attempt, 'expired', "
+        f"expired.assignee::text, "
         f"expired.deadline FROM expired "
         f"RETURNING object_pk, attempt, assignee_pk, deadline"
     )
-    content_type = ContentType.objects.db_manager(using).get_for_model(model)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*due_params, *set_params, content_type.pk, "expired"])
+        cursor.execute(sql, [*due_params, *set_params])
         rows = cursor.fetchall()
     return [_expired_offer(model, row) for row in rows]
 
