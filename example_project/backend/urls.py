@@ -6,6 +6,9 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+# Unmatched /api/ URLs answer in the API's JSON error shape, as documented.
+handler404 = "logistics.api.errors.not_found"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("logistics.api.urls")),

@@ -20,6 +20,17 @@ from django_assignment_timeout import TransitionError
 from django_assignment_timeout.exceptions import InvalidArgument
 
 
+def not_found(request: Any, exception: Exception) -> Any:
+    """``handler404``: a URL no route matches (``/api/eic/stock-requests/-1/status/``)
+    gets the API's JSON error under ``/api/``, Django's page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"code": "not_found", "detail": "Not found."}, status=404)
+    return page_not_found(request, exception)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Map library and DRF exceptions to JSON; anything else stays a server error."""
     if isinstance(exc, TransitionError):

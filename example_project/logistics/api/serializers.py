@@ -20,10 +20,10 @@ class StockRequestSerializer(serializers.ModelSerializer):
     """A stock request with its current offer (if any)."""
 
     dbs = DBSSerializer(read_only=True)
-    target_driver = serializers.PrimaryKeyRelatedField(read_only=True)
+    target_driver = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     attempt = serializers.IntegerField(source="assignment_attempt", read_only=True)
     expires_at = serializers.DateTimeField(
-        source="assignment_expires_at", read_only=True
+        source="assignment_expires_at", read_only=True, allow_null=True
     )
     seconds_remaining = serializers.SerializerMethodField()
 
