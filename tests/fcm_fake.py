@@ -191,7 +191,9 @@ class FakeFCM:
         server.server_activate()
         self._port = server.server_address[1]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -389,53 +391,32 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         received = time.time()
-        if fake.delay:
-            time.sleep(fake.delay)
         try:
             body = json.loads(raw)
             message = body["message"]
         except (ValueError, KeyError, TypeError):
             self._reply(
-                400,
-                {
-                    "error": {
-                        "code": 400,
-                        "message": "Invalid JSON payload received.",
-                        "status": "INVALID_ARGUMENT",
-                    }
-                },
+                400, _error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
             )
             return
         if self.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
-            status, body_out, headers = (
+            status, headers = 401, {}
+            body_out = _error(
                 401,
-                {
-                    "error": {
-                        "code": 401,
-                        "message": "Request had invalid authentication credentials.",
-                        "status": "UNAUTHENTICATED",
-                    }
-                },
-                {},
+                "UNAUTHENTICATED",
+                "Request had invalid authentication credentials.",
             )
         else:
             error = fake._error_for(message.get("token"))
             if error is None:
                 project = self.path.split("/")[3]
                 status, headers = 200, {}
-                body_out = {
-                    "name": f"projects/{project}/messages/{len(fake.requests) + 1}"
-                }
+                body_out = {"name": f"projects/{project}/messages/{time.time_ns()}"}
             else:
                 status, grpc, text, details, headers = ERRORS[error]
-                body_out = {
-                    "error": {
-                        "code": status,
-                        "message": text,
-                        "status": grpc,
-                        "details": details,
-                    }
-                }
+                body_out = _error(status, grpc, text, details)
+        # Recorded on arrival, as FCM would have accepted it: a client that
+        # dies while waiting for the answer has still sent the message.
         with fake._lock:
             fake.requests.append(
                 {
@@ -446,7 +427,23 @@ class _Handler(BaseHTTPRequestHandler):
                     "status": status,
                 }
             )
+        if fake.delay:
+            time.sleep(fake.delay)
         self._reply(status, body_out, headers)
+
+
+def _error(
+    code: int, status: str, message: str, details: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message, "status": status}
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+def driver_tokens(recipients: list[Any]) -> dict[Any, list[str]]:
+    """A token resolver for tests: recipient ``r`` has one device, ``driver-<pk>``."""
+    return {r: [f"driver-{r.pk}"] for r in recipients}
 
 
 def main() -> None:

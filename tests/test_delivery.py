@@ -12,11 +12,19 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils import timezone
 
 from django_assignment_timeout import delivery
-from django_assignment_timeout.delivery import claim_batch, deliver_pending, requeue_dead
+from django_assignment_timeout.delivery import (
+    claim_batch,
+    deliver_pending,
+    requeue_dead,
+)
 from django_assignment_timeout.exceptions import InvalidArgument
 from django_assignment_timeout.models import AssignmentEvent, DeliveryState
 from django_assignment_timeout.notifiers import locmem
-from django_assignment_timeout.notifiers.base import BaseNotifier, RecipientResult, Status
+from django_assignment_timeout.notifiers.base import (
+    BaseNotifier,
+    RecipientResult,
+    Status,
+)
 from django_assignment_timeout.sweep import sweep
 from tests.conftest import make_due
 from tests.testapp.models import Driver, StockRequest
@@ -37,7 +45,9 @@ class ScriptedNotifier(BaseNotifier):
         type(self).calls.append([n.event_id for n in notifications])
         if type(self).explode:
             raise RuntimeError("service on fire")
-        status, after = type(self).answers[0] if type(self).answers else (Status.SENT, None)
+        status, after = (
+            type(self).answers[0] if type(self).answers else (Status.SENT, None)
+        )
         if type(self).answers and len(type(self).answers) > 1:
             type(self).answers.pop(0)
         return [
@@ -75,7 +85,9 @@ def _force_due():
     )
 
 
-def test_offer_is_delivered_to_the_assignee_with_ids_and_collapse_key(stock_request, driver):
+def test_offer_is_delivered_to_the_assignee_with_ids_and_collapse_key(
+    stock_request, driver
+):
     event = stock_request.offer(driver)
 
     result = deliver_pending()
@@ -201,7 +213,10 @@ def test_an_event_is_dead_after_max_attempts_then_requeued(stock_request, driver
     assert deliver_pending().dead == 0  # dead events are not claimed
 
     out = _command("--list-dead")
-    assert f"{event.pk}\ttestapp.stockrequest:{stock_request.pk}\t#1\toffered\ttries=3" in out
+    assert (
+        f"{event.pk}\ttestapp.stockrequest:{stock_request.pk}\t#1\toffered\ttries=3"
+        in out
+    )
     assert "1 dead event(s)" in out
 
     ScriptedNotifier.answers = [(Status.SENT, None)]
@@ -250,7 +265,11 @@ def test_a_failing_notifier_never_stops_the_others(stock_request, driver):
     assert stock_request.status == "ASSIGNING"  # nothing rolled back
 
 
-@override_settings(ASSIGNMENT_TIMEOUT_NOTIFIERS={"silent": {"BACKEND": "tests.test_delivery.SilentNotifier"}})
+@override_settings(
+    ASSIGNMENT_TIMEOUT_NOTIFIERS={
+        "silent": {"BACKEND": "tests.test_delivery.SilentNotifier"}
+    }
+)
 def test_missing_results_count_as_a_failure(stock_request, driver):
     stock_request.offer(driver)
     assert deliver_pending().retried == 1
@@ -275,14 +294,18 @@ def test_claimed_events_are_invisible_until_the_lease_ends(stock_request, driver
     # A crash now: the next relay does not see the event...
     assert claim_batch(10) == []
     # ...until the lease has run out.
-    AssignmentEvent.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    AssignmentEvent.objects.update(
+        next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
     assert [e.pk for e in claim_batch(10)] == [claimed[0].pk]
 
 
 def test_a_late_record_does_not_overwrite_a_newer_claim(stock_request, driver):
     stock_request.offer(driver)
     [stale] = claim_batch(10)
-    AssignmentEvent.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    AssignmentEvent.objects.update(
+        next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
     [fresh] = claim_batch(10)
     outcomes = delivery.send_batch([stale], {})
     result = delivery.DeliveryResult()
@@ -311,7 +334,9 @@ def test_bad_limits_are_typed_errors(kwargs):
 
 def test_requeue_all_dead(stock_request, driver):
     stock_request.offer(driver)
-    AssignmentEvent.objects.update(delivery_state=DeliveryState.DEAD, next_attempt_at=None)
+    AssignmentEvent.objects.update(
+        delivery_state=DeliveryState.DEAD, next_attempt_at=None
+    )
     assert requeue_dead() == 1
     assert deliver_pending().delivered == 1
 

@@ -31,13 +31,11 @@ import logging
 import random
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from functools import reduce
-from operator import or_
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connections, router, transaction
-from django.db.models import Case, DateTimeField, F, Q, TextField, Value, When
+from django.db.models import F
 
 from django_assignment_timeout.conf import app_settings
 from django_assignment_timeout.exceptions import InvalidArgument
@@ -85,7 +83,7 @@ class DeliveryResult:
 class _Outcome:
     event: AssignmentEvent
     state: str  # "delivered", "retry" or "dead"
-    delay: float = 0.0
+    retry_after: float = 0.0
     error: str = ""
 
 
@@ -109,6 +107,7 @@ def deliver_pending(
             raise InvalidArgument(f"{name} must be a positive integer, not {value!r}.")
     notifiers = get_notifiers()
     result = DeliveryResult()
+    tried: set[int] = set()
     for _ in range(max_batches):
         events = claim_batch(batch_size)
         if not events:
@@ -116,6 +115,14 @@ def deliver_pending(
         outcomes = send_batch(events, notifiers)
         record(outcomes, result)
         if len(events) < batch_size:
+            break
+        # A run does not spin on a failing service: it ends when a whole
+        # batch failed, or when it meets an event it already tried (a short
+        # backoff made it due again); the next trigger carries on.
+        again = any(e.pk in tried for e in events)
+        tried.update(e.pk for e in events)
+        if again or all(o.state != "delivered" for o in outcomes):
+            result.has_more = True
             break
     else:
         result.has_more = due_events().exists()
@@ -185,62 +192,55 @@ def send_batch(
 
 
 def record(outcomes: Iterable[_Outcome], result: DeliveryResult | None = None) -> None:
-    """Write delivered / retry / dead for each outcome, fenced on its claim."""
+    """Write delivered / retry / dead for each outcome, fenced on its claim.
+
+    Outcomes with the same state, attempt count, error and retry-after share
+    one UPDATE (a mass failure is a handful of statements, not one per
+    event); a retry group gets one jittered delay.
+    """
     from django_assignment_timeout.models import AssignmentEvent, DeliveryState
 
     result = result if result is not None else DeliveryResult()
-    by_state: dict[str, list[_Outcome]] = defaultdict(list)
-    for outcome in outcomes:
-        by_state[outcome.state].append(outcome)
+    groups: dict[tuple[str, int, str, float], list[int]] = defaultdict(list)
+    for o in outcomes:
+        key = (o.state, o.event.delivery_attempts, o.error, o.retry_after)
+        groups[key].append(o.event.pk)
     using = router.db_for_write(AssignmentEvent)
     with transaction.atomic(using=using):
-        for state, group in by_state.items():
-            for start in range(0, len(group), RECORD_CHUNK):
-                chunk = group[start : start + RECORD_CHUNK]
-                fence = reduce(
-                    or_,
-                    (
-                        Q(pk=o.event.pk, delivery_attempts=o.event.delivery_attempts)
-                        for o in chunk
-                    ),
+        for (state, attempts, error, retry_after), pks in groups.items():
+            values: dict[str, Any] = {"last_error": error}
+            if state == "retry":
+                delay = backoff(attempts, retry_after)
+                values["next_attempt_at"] = deadline_in(delay)
+                logger.warning(
+                    "%d event(s) will be retried in %.2fs: %s", len(pks), delay, error
                 )
-                errors = Case(
-                    *(
-                        When(pk=o.event.pk, then=Value(o.error))
-                        for o in chunk
-                        if o.error
-                    ),
-                    default=Value(""),
-                    output_field=TextField(),
+            else:
+                values["next_attempt_at"] = None
+                values["delivery_state"] = (
+                    DeliveryState.DELIVERED
+                    if state == "delivered"
+                    else DeliveryState.DEAD
                 )
-                values: dict[str, Any] = {"last_error": errors}
-                if state == "retry":
-                    values["next_attempt_at"] = Case(
-                        *(
-                            When(pk=o.event.pk, then=deadline_in(o.delay))
-                            for o in chunk
-                        ),
-                        output_field=DateTimeField(),
-                    )
-                else:
-                    values["next_attempt_at"] = None
-                    values["delivery_state"] = (
-                        DeliveryState.DELIVERED
-                        if state == "delivered"
-                        else DeliveryState.DEAD
-                    )
-                    if state == "delivered":
-                        values["delivered_at"] = DatabaseNow()
+                if state == "delivered":
+                    values["delivered_at"] = DatabaseNow()
+            for start in range(0, len(pks), RECORD_CHUNK):
+                chunk = pks[start : start + RECORD_CHUNK]
                 changed = (
                     AssignmentEvent.objects.using(using)
-                    .filter(fence, delivery_state=DeliveryState.PENDING)
+                    .filter(
+                        pk__in=chunk,
+                        delivery_attempts=attempts,
+                        delivery_state=DeliveryState.PENDING,
+                    )
                     .update(**values)
                 )
                 if changed < len(chunk):
                     # Our lease ran out and another relay claimed them: its
                     # record wins; these were sent twice (at-least-once).
                     logger.warning(
-                        "%d of %d events were re-claimed before their outcome was recorded",
+                        "%d of %d events were re-claimed before their outcome "
+                        "was recorded",
                         len(chunk) - changed,
                         len(chunk),
                     )
@@ -358,15 +358,11 @@ def _outcome(
     failed = [r for r in results if r.status == Status.FAILED]
     invalid = [r for r in results if r.status == Status.INVALID_RECIPIENT]
     messages = list(errors)
-    for label, group in (
-        ("retry", retry),
-        ("failed", failed),
-        ("invalid recipient", invalid),
-    ):
-        for res in group:
-            messages.append(
-                f"{label}: {recipient_key(res.recipient)}: {res.error}".rstrip(": ")
-            )
+    # Temporary failures are named without their recipient, so that events
+    # failing alike share one recording UPDATE; permanent ones name who.
+    messages += sorted({f"retry: {r.error}".rstrip(": ") for r in retry})
+    for label, group in (("failed", failed), ("invalid recipient", invalid)):
+        messages += [f"{label}: {recipient_key(r.recipient)}: {r.error}" for r in group]
     error = "; ".join(messages)[:MAX_ERROR_LENGTH]
     if retry or errors:
         if event.delivery_attempts >= app_settings.DELIVERY_MAX_ATTEMPTS:
@@ -378,9 +374,7 @@ def _outcome(
             )
             return _Outcome(event, "dead", error=error)
         retry_after = max((r.retry_after or 0.0 for r in retry), default=0.0)
-        delay = backoff(event.delivery_attempts, retry_after)
-        logger.warning("Event %s will be retried in %.1fs: %s", event.pk, delay, error)
-        return _Outcome(event, "retry", delay=delay, error=error)
+        return _Outcome(event, "retry", retry_after=retry_after, error=error)
     if failed:
         logger.error("Event %s failed permanently: %s", event.pk, error)
         return _Outcome(event, "dead", error=error)

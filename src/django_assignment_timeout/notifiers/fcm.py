@@ -41,6 +41,7 @@ off: the relay retries durably with backoff instead.
 from __future__ import annotations
 
 import email.utils
+import itertools
 import json
 import logging
 import threading
@@ -54,6 +55,7 @@ from django_assignment_timeout.exceptions import ConfigurationError, MissingExtr
 try:
     import firebase_admin
     import google.auth.exceptions
+    import google.auth.transport.requests
     import requests.adapters
     from firebase_admin import credentials, messaging
     from firebase_admin import exceptions as firebase_exceptions
@@ -85,6 +87,7 @@ MAX_CHUNK = 500
 DEFAULT_HTTP_TIMEOUT = 10.0
 REAL_FCM_HOST = "https://fcm.googleapis.com"
 _CHECK = "assignment_timeout"
+_app_numbers = itertools.count(1)
 
 
 def default_token_resolver(recipients: list[Any]) -> dict[Any, list[str]]:
@@ -232,7 +235,8 @@ class FCMNotifier(BaseNotifier):
                     f"Notifier {self.alias!r} (FCM): no firebase app named {name!r} is initialised."
                 ) from err
         else:
-            name = f"django_assignment_timeout:{self.alias}:{id(self)}"
+            # One app per backend instance: settings changes build new ones.
+            name = f"django_assignment_timeout:{self.alias}:{next(_app_numbers)}"
             app_options: dict[str, Any] = {
                 "httpTimeout": float(
                     self.options.get("http_timeout", DEFAULT_HTTP_TIMEOUT)
@@ -350,6 +354,24 @@ class FCMNotifier(BaseNotifier):
             message.token = token
         return message
 
+    def _refresh_token(self, app: firebase_admin.App) -> str:
+        """Fetch the access token once, before send_each fans out to threads.
+
+        Otherwise each of up to 500 threads signs a JWT and asks for a token
+        itself, and when the token endpoint is down each one retries with
+        backoff. Returns a secret-free error message, or "" when all is well.
+        """
+        credential = app.credential.get_credential()
+        if credential.valid:
+            return ""
+        try:
+            credential.refresh(google.auth.transport.requests.Request())
+        except google.auth.exceptions.GoogleAuthError as err:
+            error = f"FCM authentication failed ({type(err).__name__}): {err}"[:500]
+            logger.error("Notifier %r: %s", self.alias, error)
+            return error
+        return ""
+
     def _send_all(
         self, messages: list[messaging.Message]
     ) -> list[tuple[Status, float | None, str, str]]:
@@ -357,6 +379,9 @@ class FCMNotifier(BaseNotifier):
         if not messages:
             return outcomes
         app = self.app()
+        auth_error = self._refresh_token(app)
+        if auth_error:
+            return [(Status.RETRY, None, auth_error, "AUTH")] * len(messages)
         for start in range(0, len(messages), MAX_CHUNK):
             chunk = messages[start : start + MAX_CHUNK]
             try:

@@ -1,0 +1,407 @@
+"""The FCM backend: the real firebase-admin SDK against the local fake FCM server."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import override_settings
+from django.utils import timezone
+
+from django_assignment_timeout.delivery import deliver_pending
+from django_assignment_timeout.exceptions import ConfigurationError, MissingExtraError
+from django_assignment_timeout.expressions import deadline_in
+from django_assignment_timeout.models import AssignmentEvent, DeliveryState
+from django_assignment_timeout.notifiers import load_notifier
+from django_assignment_timeout.notifiers.base import Notification, Status
+from django_assignment_timeout.signals import fcm_token_invalid
+from django_assignment_timeout.sweep import sweep
+from tests.fcm_fake import FakeFCM, driver_tokens
+from tests.testapp.models import Driver, StockRequest
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BACKEND = "django_assignment_timeout.notifiers.fcm.FCMNotifier"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+
+
+@pytest.fixture
+def fake():
+    with FakeFCM() as server:
+        yield server
+
+
+def _settings(fake, **options):
+    config = {"BACKEND": BACKEND, "OPTIONS": fake.notifier_options(**options)}
+    return override_settings(
+        ASSIGNMENT_TIMEOUT_NOTIFIERS={"push": config},
+        ASSIGNMENT_TIMEOUT_DELIVERY_BACKOFF=0.01,
+        ASSIGNMENT_TIMEOUT_DELIVERY_BACKOFF_MAX=0.05,
+    )
+
+
+def _send(fake, *tokens, **options):
+    notifier = load_notifier(
+        "push", {"BACKEND": BACKEND, "OPTIONS": fake.notifier_options(**options)}
+    )
+    note = Notification(
+        recipients=tuple(tokens), title="T", body="B", data={"k": "v"}, collapse_key="c"
+    )
+    return notifier.send([note])
+
+
+def test_offer_push_has_the_exact_payload(fake, stock_request):
+    driver = Driver.objects.create(name="Ravi")
+    with _settings(fake, token_resolver="tests.fcm_fake.driver_tokens"):
+        event = stock_request.offer(driver)
+        assert deliver_pending().delivered == 1
+
+    [request] = fake.sends()
+    assert request["path"] == "/v1/projects/fake-project/messages:send"
+    assert request["authorization"] == "Bearer fake-access-token"
+    key = f"testapp.stockrequest:{stock_request.pk}:1"
+    assert request["body"] == {
+        "message": {
+            "token": f"driver-{driver.pk}",
+            "notification": {
+                "title": "New assignment",
+                "body": f"You have been offered {stock_request}. Please accept or reject it.",
+            },
+            "data": {
+                "assignment_type": "testapp.stockrequest",
+                "assignment_id": str(stock_request.pk),
+                "attempt": "1",
+                "event": "offered",
+                "event_id": str(event.pk),
+            },
+            "android": {"collapse_key": key, "priority": "high"},
+            "apns": {"headers": {"apns-collapse-id": key}},
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "signalled"),
+    [
+        ("UNREGISTERED", Status.INVALID_RECIPIENT, "UNREGISTERED"),
+        ("SENDER_ID_MISMATCH", Status.INVALID_RECIPIENT, "SENDER_ID_MISMATCH"),
+        ("INVALID_TOKEN", Status.INVALID_RECIPIENT, "INVALID_ARGUMENT"),
+        ("INVALID_PAYLOAD", Status.FAILED, None),
+        ("QUOTA_EXCEEDED", Status.RETRY, None),
+        ("UNAVAILABLE", Status.RETRY, None),
+        ("INTERNAL", Status.RETRY, None),
+        ("THIRD_PARTY_AUTH_ERROR", Status.RETRY, None),
+    ],
+)
+def test_each_fcm_error_maps_to_a_result(fake, error, status, signalled):
+    seen = []
+
+    def receiver(sender, token, recipient, error_code, notifier, **kwargs):
+        seen.append((token, recipient, error_code, notifier))
+
+    # google-auth answers any 401 by refreshing its token and re-sending
+    # (twice), so an auth error is only an error if it persists.
+    auth = error == "THIRD_PARTY_AUTH_ERROR"
+    fcm_token_invalid.connect(receiver)
+    try:
+        fake.fail("tok-1", error, times=None if auth else 1)
+        [result] = _send(fake, "tok-1")
+    finally:
+        fcm_token_invalid.disconnect(receiver)
+
+    assert result.status == status
+    assert result.error.startswith(
+        error.replace("_TOKEN", "_ARGUMENT").replace("_PAYLOAD", "_ARGUMENT")
+    )
+    # The SDK did not retry 500/503 inside the call: the relay owns retries.
+    assert len(fake.sends()) == (3 if auth else 1)
+    if signalled:
+        assert seen == [("tok-1", "tok-1", signalled, "push")]
+    else:
+        assert seen == []
+    if error == "QUOTA_EXCEEDED":
+        assert result.retry_after == 7.0
+
+
+def test_several_tokens_of_one_recipient_combine(fake):
+    def resolver(recipients):
+        return {r: ["a", "b"] for r in recipients}
+
+    fake.fail("a", "UNREGISTERED")
+    [result] = _send(fake, "ravi", token_resolver=resolver)
+    assert result.status == Status.SENT  # one device still got it
+    assert sorted(m["token"] for m in fake.messages(None)) == ["a", "b"]
+
+    [nobody] = _send(fake, "ravi", token_resolver=lambda rs: {})
+    assert nobody.status == Status.INVALID_RECIPIENT
+
+
+def test_send_each_chunks_at_500(fake):
+    tokens = [f"t{i}" for i in range(501)]
+    results = _send(fake, *tokens)
+    assert [r.status for r in results] == [Status.SENT] * 501
+    assert len(fake.sends()) == 501
+
+
+def test_token_endpoint_failure_is_a_clear_error_and_keeps_the_event(
+    fake, stock_request
+):
+    driver = Driver.objects.create(name="Ravi")
+    fake.refuse_tokens = True
+    with _settings(fake, token_resolver="tests.fcm_fake.driver_tokens"):
+        event = stock_request.offer(driver)
+        result = deliver_pending()
+    assert result.retried == 1
+    event.refresh_from_db()
+    assert event.delivery_state == DeliveryState.PENDING
+    assert "FCM authentication failed (RefreshError)" in event.last_error
+    assert "invalid_grant" in event.last_error
+    assert fake.sends() == []
+
+
+def test_bad_credentials_file_is_a_configuration_error(tmp_path):
+    notifier = load_notifier(
+        "push",
+        {"BACKEND": BACKEND, "OPTIONS": {"credentials": str(tmp_path / "nope.json")}},
+    )
+    with pytest.raises(ConfigurationError, match="invalid credentials"):
+        notifier.app()
+
+
+def test_existing_app_by_name(fake):
+    import firebase_admin
+    from firebase_admin import credentials
+
+    app = firebase_admin.initialize_app(
+        credentials.Certificate(fake.credentials_info()), name="project-app"
+    )
+    try:
+        [result] = _send(fake, "tok", app_name="project-app", credentials=None)
+        assert result.status == Status.SENT
+        with pytest.raises(ConfigurationError, match="no firebase app named"):
+            _send(fake, "tok", app_name="missing", credentials=None)
+    finally:
+        firebase_admin.delete_app(app)
+
+
+def test_checks_of_the_fcm_backend(tmp_path):
+    def ids(options):
+        notifier = load_notifier("push", {"BACKEND": BACKEND, "OPTIONS": options})
+        return sorted(m.id for m in notifier.check())
+
+    assert ids({"credentials": str(tmp_path / "missing.json")}) == [
+        "assignment_timeout.E035"
+    ]
+    assert ids({"credentials": {}, "app_name": "x"}) == ["assignment_timeout.E035"]
+    assert ids({"credentials": 5}) == ["assignment_timeout.E035"]
+    assert ids({"token_resolver": "no.such.path"}) == ["assignment_timeout.E036"]
+    assert ids({"token_resolver": 3}) == ["assignment_timeout.E036"]
+    assert ids({"http_timeout": 0}) == ["assignment_timeout.E037"]
+    assert ids({"target": "topic"}) == ["assignment_timeout.E038"]
+    assert ids({"colour": "red"}) == ["assignment_timeout.E031"]
+    assert ids({"target": "fid", "http_timeout": 3}) == []
+
+
+def test_fid_target(fake):
+    [result] = _send(fake, "install-1", target="fid")
+    assert result.status == Status.SENT
+    assert fake.messages()[0]["fid"] == "install-1"
+
+
+def test_missing_extra_names_the_pip_command():
+    code = (
+        "import sys; sys.modules['firebase_admin'] = None\n"
+        "import django; from django.conf import settings; settings.configure()\n"
+        "from django_assignment_timeout.exceptions import MissingExtraError\n"
+        "try:\n"
+        "    import django_assignment_timeout.notifiers.fcm\n"
+        "except MissingExtraError as err:\n"
+        "    print(err)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    assert "pip install 'django-assignment-timeout[fcm]'" in done.stdout
+    assert MissingExtraError.__mro__[1] is ConfigurationError
+
+
+def test_fault_fcm_down_during_1000_expiries_then_every_event_exactly_once(fake):
+    _due_offers(1000)
+    port = fake.port
+    options = fake.notifier_options(token_resolver="tests.fcm_fake.driver_tokens")
+    # Google's token endpoint is another service: it stays up while FCM is down.
+    tokens = FakeFCM().start()
+    options["credentials"] = tokens.credentials_info()
+    fake.stop()  # connection refused from here on
+    with override_settings(
+        ASSIGNMENT_TIMEOUT_NOTIFIERS={"push": {"BACKEND": BACKEND, "OPTIONS": options}},
+        ASSIGNMENT_TIMEOUT_DELIVERY_BACKOFF=0.1,
+        ASSIGNMENT_TIMEOUT_DELIVERY_BACKOFF_MAX=0.8,
+        ASSIGNMENT_TIMEOUT_DELIVERY_MAX_ATTEMPTS=100,
+        ASSIGNMENT_TIMEOUT_DELIVERY_BATCH_SIZE=500,
+    ):
+        assert sweep().expired_count == 1000
+        sample = AssignmentEvent.objects.filter(kind="expired").order_by("pk").first()
+        delays = []
+        deadline = time.monotonic() + 20
+        while len(delays) < 4 and time.monotonic() < deadline:
+            before = timezone.now()
+            retried = deliver_pending().retried
+            after = timezone.now()
+            sample.refresh_from_db()
+            if retried and sample.delivery_attempts > len(delays):
+                # The retry was scheduled between before and after.
+                delays.append(
+                    (
+                        (sample.next_attempt_at - after).total_seconds(),
+                        (sample.next_attempt_at - before).total_seconds(),
+                    )
+                )
+            time.sleep(0.05)
+        assert AssignmentEvent.objects.filter(delivery_state="delivered").count() == 0
+
+        back = FakeFCM(port).start()
+        try:
+            deadline = time.monotonic() + 60
+            while AssignmentEvent.objects.undelivered().exists():
+                assert time.monotonic() < deadline, "events were not delivered in time"
+                deliver_pending()
+                time.sleep(0.05)
+            messages = back.messages()
+        finally:
+            back.stop()
+            tokens.stop()
+
+    # Backoff visible: each retry waited longer (0.1 * 2**(n-1), equal jitter, cap 0.8).
+    assert len(delays) == 4
+    for n, (at_least, at_most) in enumerate(delays, start=1):
+        base = min(0.8, 0.1 * 2 ** (n - 1))
+        assert base / 2 <= at_most and at_least <= base
+    # The fourth wait is longer than the first could ever be.
+    assert delays[-1][0] > 0.1
+    keys = Counter(m["android"]["collapse_key"] for m in messages)
+    assert len(keys) == 1000  # 0 lost
+    assert set(keys.values()) == {1}  # 0 duplicated
+    assert AssignmentEvent.objects.filter(delivery_state="delivered").count() == 1000
+
+
+def _due_offers(count):
+    """``count`` offers, each to its own driver, already past their deadline."""
+    drivers = Driver.objects.bulk_create(Driver(name=f"d{i}") for i in range(count))
+    past = timezone.now() - timedelta(seconds=1)
+    StockRequest.objects.bulk_create(
+        StockRequest(
+            status="ASSIGNING",
+            target_driver=d,
+            assignment_attempt=1,
+            assignment_started_at=past - timedelta(seconds=300),
+            assignment_expires_at=past,
+        )
+        for d in drivers
+    )
+
+
+_RELAY = """
+import json, os, sys
+os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+from django.conf import settings
+settings.DATABASES["default"]["NAME"] = os.environ["RELAY_DB_NAME"]
+for name, value in json.loads(os.environ["RELAY_SETTINGS"]).items():
+    setattr(settings, name, value)
+import django
+django.setup()
+from django.core.management import call_command
+call_command("deliver_assignment_events", *sys.argv[1:])
+"""
+
+
+def test_crash_relay_killed_mid_batch_redelivers_at_most_once(fake):
+    _due_offers(200)
+    sweep()
+    AssignmentEvent.objects.update(
+        next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
+    fake.delay = 0.3  # a slow service: the batch is in flight when the relay dies
+    env = {
+        **os.environ,
+        "NO_PROXY": "127.0.0.1",
+        "RELAY_DB_NAME": connection.settings_dict["NAME"],
+        "RELAY_SETTINGS": json.dumps(
+            {
+                "ASSIGNMENT_TIMEOUT_NOTIFIERS": {
+                    "push": {
+                        "BACKEND": BACKEND,
+                        "OPTIONS": fake.notifier_options(
+                            token_resolver="tests.fcm_fake.driver_tokens"
+                        ),
+                    }
+                },
+                "ASSIGNMENT_TIMEOUT_DELIVERY_LEASE": 1.0,
+                "ASSIGNMENT_TIMEOUT_DELIVERY_BATCH_SIZE": 50,
+            }
+        ),
+    }
+    relay = subprocess.Popen(
+        [sys.executable, "-c", _RELAY, "--loop", "--interval", "0.1"], cwd=ROOT, env=env
+    )
+    try:
+        deadline = time.monotonic() + 30
+        # Kill once the second batch has reached the service but not been recorded.
+        while len(fake.sends()) < 60:
+            assert time.monotonic() < deadline, "the relay never got going"
+            time.sleep(0.01)
+        relay.send_signal(signal.SIGKILL)
+        relay.wait(10)
+    finally:
+        if relay.poll() is None:
+            relay.kill()
+    sent_before = len(fake.sends())
+    assert AssignmentEvent.objects.undelivered().count() == 150  # batch 2 unrecorded
+
+    fake.delay = 0.0
+    time.sleep(1.1)  # the dead relay's lease runs out
+    done = subprocess.run(
+        [sys.executable, "-c", _RELAY],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+
+    assert AssignmentEvent.objects.undelivered().count() == 0
+    keys = Counter(m["android"]["collapse_key"] for m in fake.messages())
+    assert len(keys) == 200  # nothing lost
+    duplicates = sum(count - 1 for count in keys.values())
+    assert max(keys.values()) <= 2  # at most one duplicate per event per crash
+    assert 0 < duplicates <= 50  # only the batch in flight was sent again
+    assert sent_before >= 60
+
+
+def test_sweep_command_with_fcm(fake, stock_request):
+    driver = Driver.objects.create(name="Ravi")
+    with _settings(fake, token_resolver=driver_tokens):
+        stock_request.offer(driver)
+        StockRequest.objects.update(assignment_expires_at=deadline_in(-1))
+        call_command("expire_assignments", stdout=io.StringIO())
+    # The offer had already ended when the relay ran: only its expiry is news.
+    assert [m["data"]["event"] for m in fake.messages()] == ["expired"]
