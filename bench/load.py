@@ -1,0 +1,396 @@
+#!/usr/bin/env python3
+"""Load scenario on PostgreSQL: many offers, concurrent sweepers, accepting clients.
+
+    TEST_DATABASE=postgresql python bench/load.py [--offers 100000] [--clients 50]
+
+``offers`` open offers get deadlines spread over ``window`` seconds. Then
+``sweepers`` real scheduler processes (``manage.py expire_assignments
+--loop``) expire them while ``clients`` threads, each with its own database
+connection and its own driver, accept a sample of that driver's offers at
+random times within ``jitter`` seconds either side of their deadlines.
+
+Printed (and returned by :func:`run`, which ``tests/system/test_load.py``
+calls on the test database): invariant violations (DESIGN.md 1-3, must be
+0), outcomes, the sweep's lag behind deadlines, and the accept latency p99
+under load divided by the p99 of the same call with nothing else running,
+measured in the same run (target: at most 10).
+
+Standalone, it creates and drops its own database (``test_bench_load``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Outcome:
+    """One client's record: latencies (seconds) and what each accept returned."""
+
+    accepted: list[float] = field(default_factory=list)
+    refused: list[float] = field(default_factory=list)
+    accepted_pks: list[int] = field(default_factory=list)
+    expired_pks: list[int] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values``, nearest rank."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def _insert_offers(offers: int, driver_pks: list[int]) -> None:
+    """``offers`` open offers with their ``offered`` events, in two statements.
+
+    The rows and events are exactly what ``offer()`` writes (status, driver,
+    attempt 1, start and deadline on the database clock, an ``offered``
+    event carrying the deadline); writing them in bulk keeps the setup to
+    seconds. Deadlines are parked an hour ahead until the load starts, and
+    the offers' own notifications count as sent before it: the relay in the
+    sweeper processes delivers what the load produces (the expiries).
+    """
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import connection
+    from tests.testapp.models import StockRequest
+
+    from django_assignment_timeout.models import AssignmentEvent
+
+    table = StockRequest._meta.db_table
+    events = AssignmentEvent._meta.db_table
+    content_type = ContentType.objects.get_for_model(StockRequest)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (status, target_driver_id, assignment_mode, note, "
+            "assignment_started_at, assignment_expires_at, assignment_attempt) "
+            "SELECT 'ASSIGNING', (%s::bigint[])[1 + g %% %s], 'AUTO', '', now(), "
+            "now() + interval '1 hour', 1 FROM generate_series(0, %s - 1) AS g",
+            [driver_pks, len(driver_pks), offers],
+        )
+        cursor.execute(
+            f"INSERT INTO {events} (content_type_id, object_pk, attempt, kind, "
+            "assignee_pk, deadline, delivery_state, next_attempt_at, delivered_at) "
+            "SELECT %s, id::text, 1, 'offered', target_driver_id::text, "
+            f"assignment_expires_at, 'delivered', NULL, now() FROM {table} "
+            "WHERE status = 'ASSIGNING'",
+            [content_type.pk],
+        )
+        cursor.execute(f"ANALYZE {table}")
+        cursor.execute(f"ANALYZE {events}")
+
+
+def _spread_deadlines(lead: float, window: float) -> None:
+    """Give every open offer (and its ``offered`` event) a deadline in the window."""
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import connection, transaction
+    from tests.testapp.models import StockRequest
+
+    from django_assignment_timeout.models import AssignmentEvent
+
+    table = StockRequest._meta.db_table
+    events = AssignmentEvent._meta.db_table
+    content_type = ContentType.objects.get_for_model(StockRequest)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET assignment_expires_at = now() + "
+            "make_interval(secs => %s + random() * %s) WHERE status = 'ASSIGNING'",
+            [lead, window],
+        )
+        cursor.execute(
+            f"UPDATE {events} e SET deadline = s.assignment_expires_at FROM {table} s "
+            "WHERE e.content_type_id = %s AND e.kind = 'offered' "
+            "AND e.object_pk = s.id::text AND s.status = 'ASSIGNING'",
+            [content_type.pk],
+        )
+
+
+def _idle_latencies(samples: int, driver: Any) -> list[float]:
+    """Accept latency with nothing else running: ``samples`` fresh offers, accepted."""
+    from tests.testapp.models import StockRequest
+
+    pks = [StockRequest.objects.create().pk for _ in range(samples)]
+    for pk in pks:
+        StockRequest.objects.offer(pk, driver)
+    latencies = []
+    for pk in pks:
+        started = time.perf_counter()
+        StockRequest.objects.accept(pk, driver, attempt=1)
+        latencies.append(time.perf_counter() - started)
+    return latencies
+
+
+def _client(
+    driver: Any,
+    schedule: list[tuple[float, int]],
+    outcome: Outcome,
+    start: threading.Event,
+) -> None:
+    """Accept each (local time, pk) of ``schedule`` when its time comes."""
+    from django.db import connection
+    from tests.testapp.models import StockRequest
+
+    from django_assignment_timeout.exceptions import OfferExpired
+
+    start.wait()
+    try:
+        for when, pk in schedule:
+            delay = when - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            started = time.perf_counter()
+            try:
+                StockRequest.objects.accept(pk, driver, attempt=1)
+            except OfferExpired:
+                outcome.refused.append(time.perf_counter() - started)
+                outcome.expired_pks.append(pk)
+            except Exception as err:
+                outcome.unexpected.append(f"{pk}: {err!r}")
+            else:
+                outcome.accepted.append(time.perf_counter() - started)
+                outcome.accepted_pks.append(pk)
+    finally:
+        connection.close()
+
+
+def _child_env(db_name: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.system.subprocess_settings",
+        SYSTEM_DB_NAME=db_name,
+        SYSTEM_APP_NAME="bench-load-sweeper",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+    )
+    return env
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def run(
+    *,
+    offers: int = 100_000,
+    sweepers: int = 4,
+    clients: int = 50,
+    per_client: int = 20,
+    window: float = 30.0,
+    jitter: float = 1.5,
+    idle_samples: int = 300,
+    seed: int = 8,
+) -> dict[str, Any]:
+    """Run the scenario on the configured (PostgreSQL) database; return the figures."""
+    from django.db import connection
+    from tests.system.invariants import violations
+    from tests.testapp.models import Driver, StockRequest
+
+    from django_assignment_timeout.models import AssignmentEvent
+    from django_assignment_timeout.options import EXPIRES_AT
+
+    rng = random.Random(seed)
+    began = time.monotonic()
+    drivers = Driver.objects.bulk_create(
+        Driver(name=f"driver {i}") for i in range(clients)
+    )
+    _insert_offers(offers, [d.pk for d in drivers])
+    idle = _idle_latencies(idle_samples, drivers[0])
+    setup_seconds = time.monotonic() - began
+
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "django",
+                "expire_assignments",
+                "--loop",
+                "--interval=0.5",
+                "--batch-size=500",
+            ],
+            cwd=ROOT,
+            env=_child_env(str(connection.settings_dict["NAME"])),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(sweepers)
+    ]
+    try:
+        # Each client's sample is chosen first, so that after the deadlines
+        # are spread only those rows are read back (not all of them).
+        samples = {
+            driver.pk: rng.sample(
+                list(
+                    StockRequest.objects.filter(
+                        target_driver=driver, status="ASSIGNING"
+                    ).values_list("pk", flat=True)
+                ),
+                per_client,
+            )
+            for driver in drivers
+        }
+        # Deadlines start once the sweepers are up (they import Django first).
+        lead = 4.0
+        _spread_deadlines(lead, window)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT extract(epoch FROM clock_timestamp())")
+            clock_offset = float(cursor.fetchone()[0]) - time.time()
+        deadlines = dict(
+            StockRequest.objects.filter(
+                pk__in=[pk for pks in samples.values() for pk in pks]
+            ).values_list("pk", EXPIRES_AT)
+        )
+        start = threading.Event()
+        outcomes, threads = [], []
+        for driver in drivers:
+            schedule = sorted(
+                (
+                    deadlines[pk].timestamp()
+                    - clock_offset
+                    + rng.uniform(-jitter, jitter),
+                    pk,
+                )
+                for pk in samples[driver.pk]
+            )
+            outcome = Outcome()
+            outcomes.append(outcome)
+            threads.append(
+                threading.Thread(
+                    target=_client, args=(driver, schedule, outcome, start)
+                )
+            )
+        for thread in threads:
+            thread.start()
+        load_began = time.monotonic()
+        start.set()
+        for thread in threads:
+            thread.join(timeout=lead + window + jitter + 120)
+        # The sweepers catch up with the last deadlines.
+        deadline = time.monotonic() + 60
+        while StockRequest.objects.due().exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        load_seconds = time.monotonic() - load_began
+        still_due = StockRequest.objects.due().count()
+    finally:
+        _stop(processes)
+    sweeper_errors = [
+        p.stderr.read().decode(errors="replace") for p in processes if p.stderr
+    ]
+
+    found = violations(StockRequest)
+    accepted = [pk for o in outcomes for pk in o.accepted_pks]
+    expired = [pk for o in outcomes for pk in o.expired_pks]
+    unexpected = [u for o in outcomes for u in o.unexpected]
+    statuses = dict(
+        StockRequest.objects.filter(pk__in=accepted + expired).values_list(
+            "pk", "status"
+        )
+    )
+    # What each client was told must be what the database holds.
+    found += [
+        f"{pk}: accepted but {statuses[pk]}"
+        for pk in accepted
+        if statuses[pk] != "ASSIGNED"
+    ]
+    found += [
+        f"{pk}: told expired but {statuses[pk]}"
+        for pk in expired
+        if statuses[pk] != "PENDING"
+    ]
+    found += [f"unexpected: {u}" for u in unexpected]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT percentile_disc(0.99) WITHIN GROUP "
+            "(ORDER BY created_at - deadline), "
+            f"max(created_at - deadline) FROM {AssignmentEvent._meta.db_table} "
+            "WHERE kind = 'expired'"
+        )
+        lag_p99, lag_max = cursor.fetchone()
+    under_load = [t for o in outcomes for t in o.accepted]
+    refused = [t for o in outcomes for t in o.refused]
+    idle_p99 = percentile(idle, 0.99)
+    load_p99 = percentile(under_load, 0.99)
+    return {
+        "offers": offers,
+        "sweepers": sweepers,
+        "clients": clients,
+        "accepts_attempted": len(accepted) + len(expired) + len(unexpected),
+        "accepted": len(accepted),
+        "refused_expired": len(expired),
+        "expired_events": AssignmentEvent.objects.filter(kind="expired").count(),
+        "pending_rows": StockRequest.objects.filter(status="PENDING").count(),
+        "still_due": still_due,
+        "violations": len(found),
+        "violation_examples": found[:10],
+        "sweeper_errors": [e for e in sweeper_errors if "Error" in e or "failed" in e][
+            :3
+        ],
+        "sweep_lag_p99_s": lag_p99.total_seconds() if lag_p99 is not None else None,
+        "sweep_lag_max_s": lag_max.total_seconds() if lag_max is not None else None,
+        "accept_p99_idle_ms": round(idle_p99 * 1000, 2),
+        "accept_p99_load_ms": round(load_p99 * 1000, 2),
+        "refused_p99_load_ms": round(percentile(refused, 0.99) * 1000, 2),
+        "p99_ratio": round(load_p99 / idle_p99, 2),
+        "setup_s": round(setup_seconds, 1),
+        "load_s": round(load_seconds, 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--offers", type=int, default=100_000)
+    parser.add_argument("--sweepers", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--window", type=float, default=30.0)
+    args = parser.parse_args()
+    os.environ.setdefault("TEST_DATABASE", "postgresql")
+    os.environ.setdefault("TEST_DB_NAME", "bench_load")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+    from django.db import connection
+
+    django.setup()
+    if connection.vendor != "postgresql":
+        print(
+            "bench/load.py needs PostgreSQL (TEST_DATABASE=postgresql)", file=sys.stderr
+        )
+        return 2
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        figures = run(
+            offers=args.offers,
+            sweepers=args.sweepers,
+            clients=args.clients,
+            window=args.window,
+        )
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+    print(json.dumps(figures, indent=2))
+    return 1 if figures["violations"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
