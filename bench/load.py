@@ -27,6 +27,7 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -218,6 +219,9 @@ def run(
     idle = _idle_latencies(idle_samples, drivers[0])
     setup_seconds = time.monotonic() - began
 
+    # Each sweeper's stderr goes to a file read afterwards (a pipe nobody
+    # reads could fill up and stall it).
+    logs = [tempfile.TemporaryFile() for _ in range(sweepers)]  # noqa: SIM115 - closed below
     processes = [
         subprocess.Popen(
             [
@@ -232,9 +236,9 @@ def run(
             cwd=ROOT,
             env=_child_env(str(connection.settings_dict["NAME"])),
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=log,
         )
-        for _ in range(sweepers)
+        for log in logs
     ]
     try:
         # Each client's sample is chosen first, so that after the deadlines
@@ -294,9 +298,11 @@ def run(
         still_due = StockRequest.objects.due().count()
     finally:
         _stop(processes)
-    sweeper_errors = [
-        p.stderr.read().decode(errors="replace") for p in processes if p.stderr
-    ]
+    sweeper_errors = []
+    for log in logs:
+        log.seek(0)
+        sweeper_errors.append(log.read().decode(errors="replace"))
+        log.close()
 
     found = violations(StockRequest)
     accepted = [pk for o in outcomes for pk in o.accepted_pks]
