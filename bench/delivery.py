@@ -85,13 +85,13 @@ def run(args: argparse.Namespace, fake_url: str) -> None:
     from django.core.management import call_command
     from django.utils import timezone
     from firebase_admin import messaging
+    from tests.testapp.models import Driver, StockRequest
 
     from django_assignment_timeout.delivery import deliver_pending
     from django_assignment_timeout.models import AssignmentEvent
     from django_assignment_timeout.notifiers import get_notifiers
     from django_assignment_timeout.notifiers.base import Notification
     from django_assignment_timeout.sweep import sweep
-    from tests.testapp.models import Driver, StockRequest
 
     call_command("migrate", verbosity=0)
     drivers = Driver.objects.bulk_create(
