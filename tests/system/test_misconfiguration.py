@@ -181,3 +181,13 @@ def test_bad_values_at_startup_are_check_errors_not_tracebacks():
         assert "Traceback" not in result.stderr, where
         for check in checks:
             assert f"assignment_timeout.{check}" in result.stderr, where
+
+
+def test_every_setting_has_bad_values_in_the_table():
+    # A new ASSIGNMENT_TIMEOUT_* setting must come with its bad values here.
+    from django.conf import settings
+
+    declared = {
+        name for name in dir(settings) if name.startswith("ASSIGNMENT_TIMEOUT_")
+    }
+    assert declared <= {name for name, _source, _check in CASES}
