@@ -290,8 +290,9 @@ def run(
         start.set()
         for thread in threads:
             thread.join(timeout=lead + window + jitter + 120)
-        # The sweepers catch up with the last deadlines.
-        deadline = time.monotonic() + 60
+        # The sweepers catch up with the last deadlines (they also deliver
+        # every expiry notification, which takes longer than expiring).
+        deadline = time.monotonic() + 180
         while StockRequest.objects.due().exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         load_seconds = time.monotonic() - load_began
