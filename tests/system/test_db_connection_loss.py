@@ -112,8 +112,13 @@ def test_sweep_connection_terminated_mid_batch(children):
         timeout=30,
         what="the next sweep",
     )
+    # It reports the run after the commit, so its line may follow a moment later.
+    wait_for(
+        lambda: f"expired {OFFERS} in" in sweeper.stdout(),
+        timeout=10,
+        what="the sweeper's report",
+    )
     assert sweeper.alive()
     assert "Sweep failed" in sweeper.stderr()
-    assert f"expired {OFFERS} in" in sweeper.stdout()
     assert AssignmentEvent.objects.filter(kind="expired").count() == OFFERS
     assert violations(StockRequest) == []
