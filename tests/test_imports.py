@@ -45,7 +45,11 @@ def test_the_package_imports_before_django_is_set_up():
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     code = "import django_assignment_timeout as p; print(p.__version__, len(p.__all__))"
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     ).stdout
     version, names = out.split()
     assert version[0].isdigit() and int(names) > 0

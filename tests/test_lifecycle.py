@@ -31,7 +31,6 @@ from django_assignment_timeout.exceptions import (
 from django_assignment_timeout.models import AssignmentEvent
 from django_assignment_timeout.options import options_for
 from django_assignment_timeout.sweep import sweep
-
 from tests.conftest import make_due
 from tests.testapp.models import Driver, StockRequest, Ticket
 
@@ -50,7 +49,9 @@ def kinds(row):
 def with_timeout(monkeypatch, model, timeout):
     """Give ``model`` another AssignmentMeta.timeout for one test."""
     monkeypatch.setattr(
-        model, "_assignment_options", dataclasses.replace(options_for(model), timeout=timeout)
+        model,
+        "_assignment_options",
+        dataclasses.replace(options_for(model), timeout=timeout),
     )
 
 
@@ -64,7 +65,11 @@ def test_offer_sets_the_offer_on_the_database_clock(stock_request, driver):
     assert stock_request.assignment_mode == "MANUAL"
     assert stock_request.assignment_attempt == 1
     assert offer_seconds(stock_request) == 300  # DRIVER_ASSIGNMENT_TIMEOUT_SECONDS
-    assert (event.kind, event.attempt, event.assignee_pk) == ("offered", 1, str(driver.pk))
+    assert (event.kind, event.attempt, event.assignee_pk) == (
+        "offered",
+        1,
+        str(driver.pk),
+    )
     assert event.deadline == stock_request.assignment_expires_at
     assert stock_request.assignment_is_offered
     assert stock_request.assignment_deadline == event.deadline
@@ -119,7 +124,9 @@ def test_timeout_from_a_number_a_setting_a_callable_and_the_default(
     assert offer_seconds(third) == 7
 
 
-def test_a_broken_timeout_setting_is_a_configuration_error(monkeypatch, stock_request, driver):
+def test_a_broken_timeout_setting_is_a_configuration_error(
+    monkeypatch, stock_request, driver
+):
     with_timeout(monkeypatch, StockRequest, "NO_SUCH_SETTING")
     with pytest.raises(ConfigurationError, match="NO_SUCH_SETTING"):
         stock_request.offer(driver)
@@ -131,7 +138,9 @@ def test_a_broken_timeout_setting_is_a_configuration_error(monkeypatch, stock_re
     assert not AssignmentEvent.objects.exists()
 
 
-@pytest.mark.parametrize("timeout", [0, -5, "30", True, math.nan, math.inf, timedelta(0)])
+@pytest.mark.parametrize(
+    "timeout", [0, -5, "30", True, math.nan, math.inf, timedelta(0)]
+)
 def test_bad_per_offer_timeout(stock_request, driver, timeout):
     with pytest.raises(InvalidArgument):
         stock_request.offer(driver, timeout=timeout)
@@ -176,12 +185,18 @@ def test_accept_takes_the_assignment(stock_request, driver):
     assert stock_request.target_driver == driver
     assert stock_request.assignment_expires_at is None
     assert stock_request.assignment_mode == "AUTO"  # kept: only an ended offer clears
-    assert (event.kind, event.attempt, event.assignee_pk) == ("accepted", 1, str(driver.pk))
+    assert (event.kind, event.attempt, event.assignee_pk) == (
+        "accepted",
+        1,
+        str(driver.pk),
+    )
     offered = stock_request.assignment_events().get(kind="offered")
     assert event.created_at < offered.deadline
 
 
-def test_accept_by_someone_else_is_not_offered_to_you(stock_request, driver, other_driver):
+def test_accept_by_someone_else_is_not_offered_to_you(
+    stock_request, driver, other_driver
+):
     stock_request.offer(driver)
     with pytest.raises(NotOfferedToYou) as err:
         stock_request.accept(other_driver)
@@ -191,7 +206,9 @@ def test_accept_by_someone_else_is_not_offered_to_you(stock_request, driver, oth
     assert stock_request.status == "ASSIGNING"
 
 
-def test_accept_after_someone_took_it_is_already_taken(stock_request, driver, other_driver):
+def test_accept_after_someone_took_it_is_already_taken(
+    stock_request, driver, other_driver
+):
     stock_request.offer(driver)
     stock_request.accept(driver)
     with pytest.raises(AlreadyTaken) as err:
@@ -209,7 +226,9 @@ def test_accept_without_an_offer_is_no_active_offer(stock_request, driver):
         StockRequest.objects.accept(10**9, driver)
 
 
-def test_lazy_expiry_a_due_offer_can_not_be_accepted_without_a_sweep(stock_request, driver):
+def test_lazy_expiry_a_due_offer_can_not_be_accepted_without_a_sweep(
+    stock_request, driver
+):
     stock_request.offer(driver, assignment_mode="MANUAL")
     make_due(StockRequest, stock_request.pk)
     with pytest.raises(OfferExpired) as err:
@@ -259,7 +278,11 @@ def test_reject_returns_to_pending_and_clears(ticket, user):
     assert (ticket.state, ticket.assignee, ticket.queue) == (0, None, "")
     assert ticket.assignment_started_at is None
     assert ticket.assignment_expires_at is None
-    assert (event.kind, event.reason, event.assignee_pk) == ("rejected", "off shift", str(user.pk))
+    assert (event.kind, event.reason, event.assignee_pk) == (
+        "rejected",
+        "off shift",
+        str(user.pk),
+    )
     with pytest.raises(NoActiveOffer):
         ticket.reject(user)
     ticket.offer(user)  # pending again: a new attempt
@@ -278,7 +301,11 @@ def test_expire_one(stock_request, driver):
     with pytest.raises(NoActiveOffer):
         stock_request.expire(attempt=2)
     event = stock_request.expire(attempt=1)
-    assert (event.kind, event.attempt, event.assignee_pk) == ("expired", 1, str(driver.pk))
+    assert (event.kind, event.attempt, event.assignee_pk) == (
+        "expired",
+        1,
+        str(driver.pk),
+    )
     assert (stock_request.status, stock_request.assignment_mode) == ("PENDING", None)
     with pytest.raises(NoActiveOffer):
         stock_request.expire()
@@ -312,7 +339,9 @@ def test_queryset_api(driver, other_driver):
     StockRequest.objects.reject(c.pk, driver, reason="no")
     StockRequest.objects.offer(c.pk, driver)
     StockRequest.objects.expire(c.pk, force=True)
-    assert list(StockRequest.objects.values_list("status", flat=True).order_by("pk")) == [
+    assert list(
+        StockRequest.objects.values_list("status", flat=True).order_by("pk")
+    ) == [
         "ASSIGNED",
         "PENDING",
         "PENDING",
@@ -322,7 +351,9 @@ def test_queryset_api(driver, other_driver):
 # -- events, constraints -------------------------------------------------------
 
 
-def test_history_is_one_query(django_assert_num_queries, stock_request, driver, other_driver):
+def test_history_is_one_query(
+    django_assert_num_queries, stock_request, driver, other_driver
+):
     stock_request.offer(driver)
     stock_request.reject(driver, reason="busy")
     stock_request.offer(other_driver)
@@ -333,7 +364,9 @@ def test_history_is_one_query(django_assert_num_queries, stock_request, driver, 
     ContentType.objects.get_for_model(StockRequest)  # the (cached) type lookup
     with django_assert_num_queries(1):
         history = list(
-            stock_request.assignment_events().values_list("kind", "attempt", "assignee_pk")
+            stock_request.assignment_events().values_list(
+                "kind", "attempt", "assignee_pk"
+            )
         )
     d, o = str(driver.pk), str(other_driver.pk)
     assert history == [
@@ -348,7 +381,9 @@ def test_history_is_one_query(django_assert_num_queries, stock_request, driver, 
 
 def test_check_constraint_rejects_a_deadline_without_an_offer(stock_request):
     with pytest.raises(IntegrityError), transaction.atomic():
-        StockRequest.objects.filter(pk=stock_request.pk).update(assignment_expires_at=Now())
+        StockRequest.objects.filter(pk=stock_request.pk).update(
+            assignment_expires_at=Now()
+        )
 
 
 def test_check_constraint_rejects_an_offer_without_a_deadline(stock_request):

@@ -11,7 +11,6 @@ from django.test.utils import CaptureQueriesContext
 
 from django_assignment_timeout.models import _short_name
 from django_assignment_timeout.sweep import expire_batch, sweep
-
 from tests.conftest import make_due
 from tests.testapp.models import StockRequest
 

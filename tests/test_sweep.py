@@ -9,7 +9,6 @@ from django_assignment_timeout import sweep as sweep_module
 from django_assignment_timeout.exceptions import InvalidArgument
 from django_assignment_timeout.models import AssignmentEvent
 from django_assignment_timeout.sweep import count_due, sweep
-
 from tests.conftest import make_due
 from tests.testapp.models import StockRequest, Ticket
 
@@ -25,7 +24,7 @@ def offered_requests(driver, count, **values):
 
 def test_sweep_expires_only_due_offers(driver, other_driver, user):
     due = offered_requests(driver, 3, assignment_mode="AUTO")
-    live = offered_requests(other_driver, 2)
+    offered_requests(other_driver, 2)  # not due yet
     make_due(StockRequest, *(r.pk for r in due))
     taken = offered_requests(driver, 1)[0]
     taken.accept(driver)
@@ -42,7 +41,11 @@ def test_sweep_expires_only_due_offers(driver, other_driver, user):
     assert not result.has_more
     for row in due:
         row.refresh_from_db()
-        assert (row.status, row.target_driver_id, row.assignment_mode) == ("PENDING", None, None)
+        assert (row.status, row.target_driver_id, row.assignment_mode) == (
+            "PENDING",
+            None,
+            None,
+        )
         assert row.assignment_expires_at is None and row.assignment_started_at is None
         assert row.assignment_attempt == 1
     ticket.refresh_from_db()
@@ -94,12 +97,16 @@ def test_the_batch_limit_is_shared_across_models(driver, user):
 def test_settings_give_the_default_limits(driver):
     offered_requests(driver, 5)
     make_due(StockRequest)
-    with override_settings(ASSIGNMENT_TIMEOUT_BATCH_SIZE=2, ASSIGNMENT_TIMEOUT_MAX_BATCHES=2):
+    with override_settings(
+        ASSIGNMENT_TIMEOUT_BATCH_SIZE=2, ASSIGNMENT_TIMEOUT_MAX_BATCHES=2
+    ):
         result = sweep()
     assert (result.expired_count, result.batches, result.has_more) == (4, 2, True)
 
 
-def test_a_batch_larger_than_the_portable_cap_still_sweeps_everything(monkeypatch, driver):
+def test_a_batch_larger_than_the_portable_cap_still_sweeps_everything(
+    monkeypatch, driver
+):
     # Regression: the loop compared the capped batch with the requested size
     # and stopped after one batch, reporting nothing more to do.
     monkeypatch.setattr(sweep_module, "PORTABLE_MAX_BATCH", 2)
@@ -116,5 +123,8 @@ def test_bad_limits_are_invalid_argument(db, value):
             sweep(batch_size=value)
         with pytest.raises(InvalidArgument):
             sweep(max_batches=value)
-    with override_settings(ASSIGNMENT_TIMEOUT_BATCH_SIZE=value), pytest.raises(InvalidArgument):
+    with (
+        override_settings(ASSIGNMENT_TIMEOUT_BATCH_SIZE=value),
+        pytest.raises(InvalidArgument),
+    ):
         sweep()

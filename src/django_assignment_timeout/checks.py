@@ -25,6 +25,9 @@ from django.db.models import ForeignKey, Model, OneToOneField
 
 from django_assignment_timeout.conf import app_settings
 from django_assignment_timeout.exceptions import ConfigurationError
+
+# Registers the notifier and delivery checks (E030-E039), kept with the notifiers.
+from django_assignment_timeout.notifiers import checks as _notifier_checks  # noqa: F401
 from django_assignment_timeout.options import (
     ATTEMPT,
     EXPIRES_AT,
@@ -32,9 +35,6 @@ from django_assignment_timeout.options import (
     AssignmentOptions,
     field_or_none,
 )
-
-# Registers the notifier and delivery checks (E030-E039), kept with the notifiers.
-from django_assignment_timeout.notifiers import checks as _notifier_checks  # noqa: F401
 
 PREFIX = "assignment_timeout"
 
@@ -53,7 +53,9 @@ def _positive_int(value: Any) -> bool:
 
 
 @register(Tags.compatibility)
-def check_settings(app_configs: list[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+def check_settings(
+    app_configs: list[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     """Validate the ``ASSIGNMENT_TIMEOUT_*`` settings."""
     errors: list[CheckMessage] = []
     seconds, interval = app_settings.SECONDS, app_settings.SWEEP_INTERVAL
@@ -113,7 +115,9 @@ def check_settings(app_configs: list[AppConfig] | None = None, **kwargs: Any) ->
 
 
 @register(Tags.compatibility)
-def check_scheduler(app_configs: list[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+def check_scheduler(
+    app_configs: list[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     """Load the scheduler backend and run its own checks."""
     from django_assignment_timeout.schedulers import SETTING, load_scheduler
 

@@ -26,7 +26,7 @@ class AssignmentTimeoutConf(AppConf):  # type: ignore[misc]
     #: Seconds between periodic sweeps (beat entry, Huey period, ``--loop`` interval).
     SWEEP_INTERVAL = 60
     #: Rows expired per transaction by a sweep.
-    BATCH_SIZE = 500
+    BATCH_SIZE = 5000
     #: Batches one sweep run may take before it returns (and reports more to do).
     MAX_BATCHES = 200
     #: The scheduler backend: what triggers sweeps, precise expiry and delivery.
@@ -57,47 +57,47 @@ class _Settings:
         return getattr(settings, f"ASSIGNMENT_TIMEOUT_{name}")
 
     @property
-    def SECONDS(self) -> float:  # noqa: N802 - mirrors the setting name
+    def SECONDS(self) -> float:
         return self._get("SECONDS")  # type: ignore[no-any-return]
 
     @property
-    def SWEEP_INTERVAL(self) -> float:  # noqa: N802
+    def SWEEP_INTERVAL(self) -> float:
         return self._get("SWEEP_INTERVAL")  # type: ignore[no-any-return]
 
     @property
-    def BATCH_SIZE(self) -> int:  # noqa: N802
+    def BATCH_SIZE(self) -> int:
         return self._get("BATCH_SIZE")  # type: ignore[no-any-return]
 
     @property
-    def MAX_BATCHES(self) -> int:  # noqa: N802
+    def MAX_BATCHES(self) -> int:
         return self._get("MAX_BATCHES")  # type: ignore[no-any-return]
 
     @property
-    def SCHEDULER(self) -> dict[str, Any]:  # noqa: N802
+    def SCHEDULER(self) -> dict[str, Any]:
         return self._get("SCHEDULER")  # type: ignore[no-any-return]
 
     @property
-    def NOTIFIERS(self) -> dict[str, dict[str, Any]]:  # noqa: N802
+    def NOTIFIERS(self) -> dict[str, dict[str, Any]]:
         return self._get("NOTIFIERS")  # type: ignore[no-any-return]
 
     @property
-    def DELIVERY_BATCH_SIZE(self) -> int:  # noqa: N802
+    def DELIVERY_BATCH_SIZE(self) -> int:
         return self._get("DELIVERY_BATCH_SIZE")  # type: ignore[no-any-return]
 
     @property
-    def DELIVERY_MAX_ATTEMPTS(self) -> int:  # noqa: N802
+    def DELIVERY_MAX_ATTEMPTS(self) -> int:
         return self._get("DELIVERY_MAX_ATTEMPTS")  # type: ignore[no-any-return]
 
     @property
-    def DELIVERY_BACKOFF(self) -> float:  # noqa: N802
+    def DELIVERY_BACKOFF(self) -> float:
         return self._get("DELIVERY_BACKOFF")  # type: ignore[no-any-return]
 
     @property
-    def DELIVERY_BACKOFF_MAX(self) -> float:  # noqa: N802
+    def DELIVERY_BACKOFF_MAX(self) -> float:
         return self._get("DELIVERY_BACKOFF_MAX")  # type: ignore[no-any-return]
 
     @property
-    def DELIVERY_LEASE(self) -> float:  # noqa: N802
+    def DELIVERY_LEASE(self) -> float:
         return self._get("DELIVERY_LEASE")  # type: ignore[no-any-return]
 
 

@@ -33,8 +33,7 @@ class DatabaseNow(Now):
 def deadline_in(seconds: float) -> ExpressionWrapper:
     """The database's now plus ``seconds``, as a datetime expression."""
     return ExpressionWrapper(
-        DatabaseNow()
-        + Value(timedelta(seconds=seconds), output_field=DurationField()),
+        DatabaseNow() + Value(timedelta(seconds=seconds), output_field=DurationField()),
         output_field=DateTimeField(),
     )
 

@@ -16,7 +16,11 @@ from django.db import connections, router, transaction
 from django.db.models import BooleanField, Case, F, Q, Value, When
 
 from django_assignment_timeout import signals
-from django_assignment_timeout.dispatch import schedule_delivery, schedule_expiry, send_signal
+from django_assignment_timeout.dispatch import (
+    schedule_delivery,
+    schedule_expiry,
+    send_signal,
+)
 from django_assignment_timeout.exceptions import (
     AlreadyOffered,
     AlreadyTaken,
@@ -191,7 +195,9 @@ def expire(
                 event = _record(
                     model, pk, current_attempt, "expired", assignee_pk, deadline, using
                 )
-                expired = [signals.ExpiredOffer(pk, current_attempt, assignee_pk, deadline)]
+                expired = [
+                    signals.ExpiredOffer(pk, current_attempt, assignee_pk, deadline)
+                ]
                 transaction.on_commit(
                     partial(after_expiry, model, expired), using=using, robust=True
                 )
@@ -244,7 +250,16 @@ def _answer(
                 model, pk, current_attempt, kind, assignee_pk, None, using, reason, now
             )
             transaction.on_commit(
-                partial(_after_answer, model, pk, kind, current_attempt, assignee_pk, reason, event),
+                partial(
+                    _after_answer,
+                    model,
+                    pk,
+                    kind,
+                    current_attempt,
+                    assignee_pk,
+                    reason,
+                    event,
+                ),
                 using=using,
                 robust=True,
             )
@@ -289,7 +304,9 @@ def _key(model: type[models.Model], pk: Any) -> Any:
     try:
         return model._meta.pk.to_python(pk)  # type: ignore[union-attr]
     except (ValidationError, TypeError, ValueError) as err:
-        raise InvalidArgument(f"{pk!r} is not a valid {model._meta.label} key.") from err
+        raise InvalidArgument(
+            f"{pk!r} is not a valid {model._meta.label} key."
+        ) from err
 
 
 def _check_attempt(attempt: Any) -> None:
@@ -300,7 +317,12 @@ def _check_attempt(attempt: Any) -> None:
 
 
 def _check_values(opts: AssignmentOptions, values: dict[str, Any]) -> None:
-    reserved = {opts.status_field, opts.assignee_field, opts.assignee_attname, *_MANAGED}
+    reserved = {
+        opts.status_field,
+        opts.assignee_field,
+        opts.assignee_attname,
+        *_MANAGED,
+    }
     for name in values:
         if name in reserved:
             raise InvalidArgument(f"{name} is set by the offer itself; do not pass it.")
@@ -335,7 +357,9 @@ def _snapshot(
         .first()
     )
     if row is None:
-        raise AssignmentNotFound(f"{model._meta.verbose_name} {pk} does not exist.", pk=pk)
+        raise AssignmentNotFound(
+            f"{model._meta.verbose_name} {pk} does not exist.", pk=pk
+        )
     return row
 
 
@@ -390,7 +414,9 @@ def _why_not_answered(
         if mine:
             return AlreadyTaken("You have already accepted this assignment.", pk=pk)
         return AlreadyTaken(pk=pk)
-    if status == opts.pending and _last_offer_expired_for(model, pk, assignee_pk, attempt, using):
+    if status == opts.pending and _last_offer_expired_for(
+        model, pk, assignee_pk, attempt, using
+    ):
         return OfferExpired(pk=pk, attempt=attempt)
     return NoActiveOffer(pk=pk, attempt=attempt)
 
@@ -415,7 +441,11 @@ def _why_not_expired(
 
 
 def _last_offer_expired_for(
-    model: type[models.Model], pk: Any, assignee_pk: Any, attempt: int | None, using: str
+    model: type[models.Model],
+    pk: Any,
+    assignee_pk: Any,
+    attempt: int | None,
+    using: str,
 ) -> bool:
     from django.contrib.contenttypes.models import ContentType
 
@@ -442,7 +472,9 @@ def _last_offer_expired_for(
     )
 
 
-def _expire_quietly(model: type[models.Model], pk: Any, attempt: int, using: str) -> None:
+def _expire_quietly(
+    model: type[models.Model], pk: Any, attempt: int, using: str
+) -> None:
     # Lazy expiry: whoever notices a due offer first ends it, so the
     # dispatcher hears of it without waiting for the next sweep.
     try:
@@ -484,13 +516,27 @@ def _after_answer(
     reason: str,
     event: AssignmentEvent,
 ) -> None:
-    signal = signals.assignment_accepted if kind == "accepted" else signals.assignment_rejected
+    signal = (
+        signals.assignment_accepted
+        if kind == "accepted"
+        else signals.assignment_rejected
+    )
     extra = {"reason": reason} if kind == "rejected" else {}
-    send_signal(signal, model, pk=pk, attempt=attempt, assignee_pk=assignee_pk, event=event, **extra)
+    send_signal(
+        signal,
+        model,
+        pk=pk,
+        attempt=attempt,
+        assignee_pk=assignee_pk,
+        event=event,
+        **extra,
+    )
     schedule_delivery()
 
 
-def after_expiry(model: type[models.Model], expired: list[signals.ExpiredOffer]) -> None:
+def after_expiry(
+    model: type[models.Model], expired: list[signals.ExpiredOffer]
+) -> None:
     """Announce committed expiries and trigger their delivery."""
     send_signal(signals.assignment_expired, model, expired=expired)
     schedule_delivery()

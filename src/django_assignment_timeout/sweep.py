@@ -9,6 +9,7 @@ statement; elsewhere it is three, whatever the batch size.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timezone
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from django_assignment_timeout.options import ATTEMPT, EXPIRES_AT, options_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from datetime import datetime
 
     from django.db import models
     from django.db.models import QuerySet
@@ -85,7 +87,9 @@ def sweep(
     for model in assignment_models() if models is None else models:
         remaining = max_batches - result.working_batches
         if remaining <= 0:
-            result.has_more = result.has_more or _due(model._base_manager.all()).exists()
+            result.has_more = (
+                result.has_more or _due(model._base_manager.all()).exists()
+            )
             continue
         result.merge(
             _sweep(model._base_manager.all(), batch_size, remaining, notify=False)
@@ -116,14 +120,22 @@ def count_due(models: Iterable[type[models.Model]] | None = None) -> dict[str, i
     }
 
 
-def expire_batch(queryset: QuerySet[Any], batch_size: int) -> list[signals.ExpiredOffer]:
+def expire_batch(
+    queryset: QuerySet[Any], batch_size: int, *, after: datetime | None = None
+) -> list[signals.ExpiredOffer]:
     """Expire at most ``batch_size`` due offers of ``queryset`` in one transaction.
 
-    Off PostgreSQL the batch is also capped at :data:`PORTABLE_MAX_BATCH`.
+    Offers are taken oldest deadline first; ``after`` skips those with an
+    earlier deadline (a sweep passes the last deadline it expired, so each
+    batch starts where the previous one ended instead of walking the index
+    entries of every row already expired). Off PostgreSQL the batch is also
+    capped at :data:`PORTABLE_MAX_BATCH`.
     """
     using = _using(queryset)
     connection = connections[using]
     batch_size = _batch_size_for(using, batch_size)
+    if after is not None:
+        queryset = queryset.filter(**{f"{EXPIRES_AT}__gte": after})
     with transaction.atomic(using=using):
         if connection.vendor == "postgresql":
             expired = _expire_batch_postgresql(queryset, batch_size, using)
@@ -167,10 +179,14 @@ def _sweep(
     # A short batch means nothing more is due (or the rest is locked by
     # another sweeper); compare with the size the batch could really take.
     batch_size = _batch_size_for(_using(queryset), batch_size)
+    after = None
     while result.working_batches < max_batches:
-        expired = expire_batch(queryset, batch_size)
+        expired = expire_batch(queryset, batch_size, after=after)
         result.batches += 1
         if expired:
+            # Every due row with an earlier deadline is expired, or held by
+            # another sweeper (the next run takes it if it is still due).
+            after = max(offer.deadline for offer in expired)
             result.working_batches += 1
             result.expired_count += len(expired)
             result.by_model[label] = result.by_model.get(label, 0) + len(expired)
@@ -196,7 +212,9 @@ def _due_batch(queryset: QuerySet[Any], batch_size: int, using: str) -> QuerySet
     """The locked, ordered selection of at most ``batch_size`` due rows."""
     opts = options_for(queryset.model)
     connection = connections[using]
-    lock: dict[str, Any] = {"skip_locked": connection.features.has_select_for_update_skip_locked}
+    lock: dict[str, Any] = {
+        "skip_locked": connection.features.has_select_for_update_skip_locked
+    }
     if connection.features.has_select_for_update_of:
         lock["of"] = ("self",)
     return (
@@ -228,7 +246,14 @@ def _events_table(connection: Any) -> tuple[str, str]:
     meta = AssignmentEvent._meta
     columns = ", ".join(
         qn(meta.get_field(name).column)
-        for name in ("content_type", "object_pk", "attempt", "kind", "assignee_pk", "deadline")
+        for name in (
+            "content_type",
+            "object_pk",
+            "attempt",
+            "kind",
+            "assignee_pk",
+            "deadline",
+        )
     )
     return qn(meta.db_table), columns
 
@@ -241,9 +266,9 @@ def _expire_batch_postgresql(
     model = queryset.model
     connection = connections[using]
     qn = connection.ops.quote_name
-    due_sql, due_params = _due_batch(queryset, batch_size, using).query.get_compiler(
-        using
-    ).as_sql()
+    due_sql, due_params = (
+        _due_batch(queryset, batch_size, using).query.get_compiler(using).as_sql()
+    )
     set_sql, set_params = _set_clause(model, connection)
     table = qn(model._meta.db_table)
     pk_column = qn(model._meta.pk.column)
@@ -261,12 +286,27 @@ def _expire_batch_postgresql(
         f"SELECT {int(content_type.pk)}, expired.pk::text, expired.attempt, 'expired', "
         f"expired.assignee::text, "
         f"expired.deadline FROM expired "
-        f"RETURNING object_pk, attempt, assignee_pk, deadline"
+        # A UTC timestamp (not timestamptz) is parsed by psycopg's C loader;
+        # Django's timestamptz loader is Python, a fifth of a batch's time.
+        f"RETURNING object_pk, attempt, assignee_pk, deadline AT TIME ZONE 'UTC'"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*due_params, *set_params])
         rows = cursor.fetchall()
-    return [_expired_offer(model, row) for row in rows]
+    # The event columns are text: give the keys back their Python types, as
+    # the portable path and lifecycle.expire() do.
+    pk_value = model._meta.pk.to_python  # type: ignore[union-attr]
+    assignee = model._meta.get_field(options_for(model).assignee_field)
+    assignee_value = assignee.target_field.to_python  # type: ignore[union-attr]
+    return [
+        signals.ExpiredOffer(
+            pk_value(pk),
+            attempt,
+            None if who is None else assignee_value(who),
+            deadline.replace(tzinfo=timezone.utc),
+        )
+        for pk, attempt, who, deadline in rows
+    ]
 
 
 def _expire_batch_portable(
@@ -324,16 +364,6 @@ def _expire_batch_portable(
                 "were reset; the batch was rolled back."
             )
     return [signals.ExpiredOffer(*row) for row in rows]
-
-
-def _expired_offer(model: type[models.Model], row: tuple[Any, ...]) -> signals.ExpiredOffer:
-    # The event columns are text: give the keys back their Python types, as
-    # the portable path and lifecycle.expire() do.
-    pk, attempt, assignee_pk, deadline = row
-    assignee = model._meta.get_field(options_for(model).assignee_field)
-    if assignee_pk is not None:
-        assignee_pk = assignee.target_field.to_python(assignee_pk)  # type: ignore[union-attr]
-    return signals.ExpiredOffer(model._meta.pk.to_python(pk), attempt, assignee_pk, deadline)
 
 
 def _announce(model: type[models.Model], expired: list[signals.ExpiredOffer]) -> None:

@@ -1,0 +1,126 @@
+"""``manage.py expire_assignments``: once, dry run, options, failures, and --loop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from django_assignment_timeout import sweep as sweep_module
+from django_assignment_timeout.exceptions import AssignmentError
+from tests.conftest import make_due
+from tests.testapp.models import StockRequest, Ticket
+
+
+def run(*args):
+    out = StringIO()
+    call_command("expire_assignments", *args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def offered_requests(driver, count):
+    rows = [StockRequest.objects.create() for _ in range(count)]
+    for row in rows:
+        row.offer(driver)
+    return rows
+
+
+@pytest.mark.django_db
+def test_dry_run_counts_and_changes_nothing(driver, user):
+    offered_requests(driver, 3)
+    Ticket.objects.create().offer(user)
+    make_due(StockRequest)
+    out = run("--dry-run")
+    assert "testapp.StockRequest: 3 due" in out
+    assert "testapp.Ticket: 0 due" in out
+    assert "would expire 3" in out
+    assert StockRequest.objects.due().count() == 3
+
+
+@pytest.mark.django_db
+def test_one_sweep_prints_the_counts(driver, user):
+    offered_requests(driver, 5)
+    Ticket.objects.create().offer(user)
+    make_due(StockRequest)
+    make_due(Ticket)
+    out = run("--model", "testapp.StockRequest", "--batch-size", "2")
+    assert "testapp.StockRequest: 5 expired" in out
+    assert "expired 5 in 3 batch(es)" in out
+    assert Ticket.objects.due().count() == 1  # not asked for
+    assert "expired 1 in" in run()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--model", "testapp.Driver"],
+        ["--model", "nope.Nothing"],
+        ["--model", "bad"],
+        ["--batch-size", "0"],
+        ["--interval", "0"],
+    ],
+)
+def test_bad_options_are_command_errors(args):
+    with pytest.raises(CommandError):
+        run(*args)
+
+
+@pytest.mark.django_db
+def test_a_failed_sweep_exits_non_zero(monkeypatch):
+    def broken(*args, **kwargs):
+        raise AssignmentError("database said no")
+
+    monkeypatch.setattr(sweep_module, "sweep", broken)
+    with pytest.raises(CommandError, match="database said no"):
+        run()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_loop_finishes_its_sweep_and_exits_zero_on_sigterm(driver):
+    offered_requests(driver, 4)
+    make_due(StockRequest)
+    code = (
+        "import os, sys, django\n"
+        "from django.conf import settings\n"
+        "os.environ['DJANGO_SETTINGS_MODULE'] = 'tests.settings'\n"
+        "settings.DATABASES['default']['NAME'] = sys.argv[1]\n"
+        "django.setup()\n"
+        "from django.core.management import call_command\n"
+        "call_command('expire_assignments', '--loop', '--interval', '3600')\n"
+    )
+    lines = []
+    with subprocess.Popen(
+        [sys.executable, "-c", code, connection.settings_dict["NAME"]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    ) as proc:
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+        reader.start()
+        try:
+            # The first sweep runs at once; then the loop waits an hour.
+            limit, ticker = time.monotonic() + 120, threading.Event()
+            while StockRequest.objects.due().exists():
+                assert proc.poll() is None and time.monotonic() < limit, lines
+                ticker.wait(0.05)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) == 0, lines
+            reader.join(10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    out = "".join(lines)
+    assert "expired 4" in out
+    assert "received signal 15" in out
+    assert out.rstrip().endswith("stopped")
