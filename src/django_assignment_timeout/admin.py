@@ -21,7 +21,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
-from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.contenttypes.admin import GenericTabularInline
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
@@ -290,20 +289,19 @@ class AssignmentAdminMixin:
 
     # -- actions ----------------------------------------------------------
 
-    def get_actions(self, request: HttpRequest) -> Any:
-        """The declared actions, plus the lifecycle actions the user may run."""
-        actions = super().get_actions(request)  # type: ignore[misc]
-        if self.actions is None or IS_POPUP_VAR in request.GET:  # type: ignore[attr-defined]
-            return actions  # actions switched off, as ModelAdmin does
-        for name in self.assignment_actions:
-            if name in actions:
-                continue
-            func = getattr(type(self), name)
-            if self.has_change_permission(request):  # type: ignore[attr-defined]
-                actions[name] = (func, name, func.short_description)
-        return actions
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Append the lifecycle actions to the declared ones (actions = None
+        # still switches actions off). Done here rather than by overriding
+        # get_actions(), whose signature changes in Django 6.1; ModelAdmin
+        # itself then applies permissions and hides actions in popups.
+        declared = self.actions  # type: ignore[has-type]
+        if declared is not None:
+            names = list(declared)
+            names += [name for name in self.assignment_actions if name not in names]
+            self.actions = names
 
-    @admin.action(description=_("Expire the selected offers now"))
+    @admin.action(description=_("Expire the selected offers now"), permissions=["change"])
     def expire_now(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         """End each selected open offer now, as if its deadline had passed.
 
@@ -324,7 +322,7 @@ class AssignmentAdminMixin:
                 messages.SUCCESS,
             )
 
-    @admin.action(description=_("Withdraw the selected offers"))
+    @admin.action(description=_("Withdraw the selected offers"), permissions=["change"])
     def withdraw_offer(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         """Take back each selected open offer before the assignee answers.
 
