@@ -78,7 +78,9 @@ def test(args: list[str]) -> int:
 def example(args: list[str]) -> int:
     setup(GROUPS["example"])
     runner = ROOT / "example_project" / "run_example.py"
-    return replace_process([str(PYTHON), str(runner), *args], runner.parent, dict(os.environ))
+    return replace_process(
+        [str(PYTHON), str(runner), *args], runner.parent, dict(os.environ)
+    )
 
 
 def replace_process(command: list[str], cwd: Path, env: dict[str, str]) -> int:

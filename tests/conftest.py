@@ -27,7 +27,9 @@ def pytest_collection_modifyitems(config, items):
                     )
                 )
         if item.get_closest_marker("not_sqlite") and vendor == "sqlite":
-            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL or MySQL row locks"))
+            item.add_marker(
+                pytest.mark.skip(reason="needs PostgreSQL or MySQL row locks")
+            )
         for name in ("redis", "rabbitmq"):
             # In CI (REQUIRE_SERVICES=1) the test runs and fails if it is down.
             if (

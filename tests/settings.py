@@ -88,7 +88,9 @@ elif _vendor == "sqlite":
         }
     }
 else:  # pragma: no cover - a typo in the environment
-    raise RuntimeError(f"TEST_DATABASE must be sqlite, postgresql or mysql, not {_vendor!r}")
+    raise RuntimeError(
+        f"TEST_DATABASE must be sqlite, postgresql or mysql, not {_vendor!r}"
+    )
 
 ASSIGNMENT_TIMEOUT_NOTIFIERS = {
     "default": {"BACKEND": "django_assignment_timeout.notifiers.locmem.LocmemNotifier"}

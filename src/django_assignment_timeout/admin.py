@@ -301,7 +301,9 @@ class AssignmentAdminMixin:
             names += [name for name in self.assignment_actions if name not in names]
             self.actions = names
 
-    @admin.action(description=_("Expire the selected offers now"), permissions=["change"])
+    @admin.action(
+        description=_("Expire the selected offers now"), permissions=["change"]
+    )
     def expire_now(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         """End each selected open offer now, as if its deadline had passed.
 

@@ -21,10 +21,14 @@ def send_signal(signal: Signal, sender: type[models.Model], **kwargs: Any) -> No
     """Send ``signal``; a failing receiver is logged and does not stop the others."""
     for receiver, result in signal.send_robust(sender=sender, **kwargs):
         if isinstance(result, Exception):
-            logger.error("Receiver %r of a %s signal failed", receiver, sender, exc_info=result)
+            logger.error(
+                "Receiver %r of a %s signal failed", receiver, sender, exc_info=result
+            )
 
 
-def schedule_expiry(model: type[models.Model], pk: Any, attempt: int, deadline: Any) -> None:
+def schedule_expiry(
+    model: type[models.Model], pk: Any, attempt: int, deadline: Any
+) -> None:
     """Ask the scheduler to expire one offer at its deadline."""
     from django_assignment_timeout.schedulers import get_scheduler
 
@@ -46,4 +50,6 @@ def schedule_delivery() -> None:
     try:
         get_scheduler().schedule_delivery()
     except Exception:
-        logger.exception("Could not trigger notification delivery; the next sweep will deliver.")
+        logger.exception(
+            "Could not trigger notification delivery; the next sweep will deliver."
+        )

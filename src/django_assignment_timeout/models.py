@@ -108,7 +108,9 @@ class AssignmentEvent(models.Model):
         _("next delivery attempt"), null=True, blank=True, db_default=DatabaseNow()
     )
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
-    last_error = models.TextField(_("last error"), blank=True, default="", db_default="")
+    last_error = models.TextField(
+        _("last error"), blank=True, default="", db_default=""
+    )
 
     objects = AssignmentEventQuerySet.as_manager()
 
@@ -173,7 +175,9 @@ class AssignmentQuerySet(models.QuerySet[Any]):
         self, pk: Any, assignee: Any, *, attempt: int | None = None
     ) -> AssignmentEvent:
         """Accept the open offer of ``pk``; see :func:`.lifecycle.accept`."""
-        return lifecycle.accept(self.model, pk, assignee, attempt=attempt, using=self.db)
+        return lifecycle.accept(
+            self.model, pk, assignee, attempt=attempt, using=self.db
+        )
 
     def reject(
         self, pk: Any, assignee: Any, *, reason: str = "", attempt: int | None = None
@@ -240,14 +244,27 @@ class ExpiringAssignmentMixin(models.Model):
 
     def _refresh_assignment(self) -> None:
         opts = options_for(type(self))
-        names = {opts.status_field, opts.assignee_field, STARTED_AT, EXPIRES_AT, ATTEMPT}
+        names = {
+            opts.status_field,
+            opts.assignee_field,
+            STARTED_AT,
+            EXPIRES_AT,
+            ATTEMPT,
+        }
         names.update(opts.clear_fields)
         self.refresh_from_db(fields=sorted(names))
 
-    def offer(self, assignee: Any, *, timeout: Any = None, **values: Any) -> AssignmentEvent:
+    def offer(
+        self, assignee: Any, *, timeout: Any = None, **values: Any
+    ) -> AssignmentEvent:
         """Offer this assignment to ``assignee``. Returns the ``offered`` event."""
         event = lifecycle.offer(
-            type(self), self.pk, assignee, timeout=timeout, using=self._state.db, **values
+            type(self),
+            self.pk,
+            assignee,
+            timeout=timeout,
+            using=self._state.db,
+            **values,
         )
         self._refresh_assignment()
         return event
@@ -277,7 +294,9 @@ class ExpiringAssignmentMixin(models.Model):
         finally:
             self._refresh_assignment()
 
-    def expire(self, *, attempt: int | None = None, force: bool = False) -> AssignmentEvent:
+    def expire(
+        self, *, attempt: int | None = None, force: bool = False
+    ) -> AssignmentEvent:
         """Expire the open offer (``force`` ends it before its deadline)."""
         try:
             return lifecycle.expire(
@@ -360,7 +379,9 @@ def _contribute_constraints(sender: type[models.Model], **kwargs: Any) -> None:
         condition=(offered & Q(**{f"{EXPIRES_AT}__isnull": False}))
         | (~offered & Q(**{f"{EXPIRES_AT}__isnull": True})),
         name=_short_name(meta.db_table, "dl_ck"),
-        violation_error_message=_("An offer deadline is set if and only if the row is offered."),
+        violation_error_message=_(
+            "An offer deadline is set if and only if the row is offered."
+        ),
     )
     # Conditioned on the deadline, not on the status value: with server-side
     # bound parameters PostgreSQL's generic plan can not prove a
@@ -378,4 +399,6 @@ def _contribute_constraints(sender: type[models.Model], **kwargs: Any) -> None:
     meta.original_attrs["indexes"] = meta.indexes
 
 
-class_prepared.connect(_contribute_constraints, dispatch_uid="assignment_timeout_constraints")
+class_prepared.connect(
+    _contribute_constraints, dispatch_uid="assignment_timeout_constraints"
+)

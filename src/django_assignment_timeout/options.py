@@ -127,7 +127,9 @@ class AssignmentOptions:
             )
         if isinstance(spec, str):
             if not hasattr(settings, spec):
-                raise ConfigurationError(f"{where} names the setting {spec}, which is not set.")
+                raise ConfigurationError(
+                    f"{where} names the setting {spec}, which is not set."
+                )
             return _positive_seconds(getattr(settings, spec), spec, config=True)
         if callable(spec) and not isinstance(spec, timedelta):
             return _positive_seconds(spec(instance, assignee), where, config=True)

@@ -92,7 +92,9 @@ class Command(BaseCommand):
         counts = count_due(models)
         for label, count in counts.items():
             self.stdout.write(f"{label}: {count} due")
-        self.stdout.write(f"would expire {sum(counts.values())} (dry run, nothing changed)")
+        self.stdout.write(
+            f"would expire {sum(counts.values())} (dry run, nothing changed)"
+        )
 
     def _sweep_once(self, models: list[Any] | None, batch_size: int | None) -> bool:
         from django_assignment_timeout.sweep import sweep
@@ -122,7 +124,9 @@ class Command(BaseCommand):
         except Exception as err:
             self.stderr.write(f"Notification delivery failed: {err}")
 
-    def _loop(self, models: list[Any] | None, batch_size: int | None, interval: float) -> None:
+    def _loop(
+        self, models: list[Any] | None, batch_size: int | None, interval: float
+    ) -> None:
         from django.db import close_old_connections
 
         stop = threading.Event()
