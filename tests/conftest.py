@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 
 from django_assignment_timeout.expressions import deadline_in
-
 from tests import services
 from tests.testapp.models import Driver, StockRequest, Ticket
 

@@ -47,9 +47,11 @@ def test_settings_checks(overrides, expected):
 
 
 def test_settings_errors_fail_manage_py_check():
-    with override_settings(ASSIGNMENT_TIMEOUT_SECONDS=-5):
-        with pytest.raises(SystemCheckError, match=r"assignment_timeout\.E010"):
-            call_command("check")
+    with (
+        override_settings(ASSIGNMENT_TIMEOUT_SECONDS=-5),
+        pytest.raises(SystemCheckError, match=r"assignment_timeout\.E010"),
+    ):
+        call_command("check")
     call_command("check")  # and pass again once fixed
 
 

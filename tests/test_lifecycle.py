@@ -502,10 +502,13 @@ def test_no_signal_when_the_transaction_rolls_back(
     record, django_capture_on_commit_callbacks, stock_request, driver
 ):
     offered = record(signals.assignment_offered)
-    with django_capture_on_commit_callbacks(execute=True):
-        with pytest.raises(ZeroDivisionError), transaction.atomic():
-            stock_request.offer(driver)
-            1 / 0  # noqa: B018 - the caller's transaction fails after the offer
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(ZeroDivisionError),
+        transaction.atomic(),
+    ):
+        stock_request.offer(driver)
+        1 / 0  # noqa: B018 - the caller's transaction fails after the offer
     assert offered.calls == []
     stock_request.refresh_from_db()
     assert stock_request.status == "PENDING"

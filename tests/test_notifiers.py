@@ -136,6 +136,8 @@ def test_delivery_setting_checks(settings, ids):
 
 
 def test_checks_run_through_the_check_command():
-    with override_settings(ASSIGNMENT_TIMEOUT_DELIVERY_LEASE=0):
-        with pytest.raises(SystemCheckError, match="E033"):
-            call_command("check", stdout=io.StringIO())
+    with (
+        override_settings(ASSIGNMENT_TIMEOUT_DELIVERY_LEASE=0),
+        pytest.raises(SystemCheckError, match="E033"),
+    ):
+        call_command("check", stdout=io.StringIO())

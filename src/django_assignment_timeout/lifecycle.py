@@ -8,6 +8,7 @@ the same transaction; signals and the scheduler run after the commit.
 
 from __future__ import annotations
 
+import contextlib
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -477,10 +478,9 @@ def _expire_quietly(
 ) -> None:
     # Lazy expiry: whoever notices a due offer first ends it, so the
     # dispatcher hears of it without waiting for the next sweep.
-    try:
+    # TransitionError: someone else expired or answered it first.
+    with contextlib.suppress(TransitionError):
         expire(model, pk, attempt=attempt, using=using)
-    except TransitionError:
-        pass  # someone else expired or answered it first: nothing to do
 
 
 # -- after commit ------------------------------------------------------------

@@ -84,7 +84,8 @@ class AssignmentEvent(models.Model):
     assignment = GenericForeignKey("content_type", "object_pk")
     attempt = models.PositiveIntegerField(_("attempt"))
     kind = models.CharField(_("kind"), max_length=16, choices=EventKind.choices)
-    assignee_pk = models.CharField(
+    # NULL, not "": an event without an assignee; "" could be a real key.
+    assignee_pk = models.CharField(  # noqa: DJ001
         _("assignee key"), max_length=64, null=True, blank=True
     )
     deadline = models.DateTimeField(_("offer deadline"), null=True, blank=True)

@@ -31,7 +31,8 @@ class StockRequest(ExpiringAssignmentMixin):
     target_driver = models.ForeignKey(
         Driver, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    assignment_mode = models.CharField(max_length=10, null=True, blank=True)
+    # Nullable: expiry clears it to NULL, as the GTS guide says its sweep does.
+    assignment_mode = models.CharField(max_length=10, null=True, blank=True)  # noqa: DJ001
     note = models.CharField(max_length=50, blank=True, default="")
 
     class AssignmentMeta:

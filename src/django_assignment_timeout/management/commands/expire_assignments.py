@@ -152,7 +152,7 @@ class Command(BaseCommand):
                     # retried at the next tick instead of killing the process.
                     self.stderr.write(str(err))
                     more = False
-                except Exception as err:  # noqa: BLE001 - keep the loop alive
+                except Exception as err:  # anything else: keep the loop alive too
                     self.stderr.write(f"Sweep failed: {err!r}")
                     more = False
                 if not more:
