@@ -15,7 +15,7 @@ Ids are stable and never reused (retired ones stay reserved):
 
 from __future__ import annotations
 
-import numbers
+from collections.abc import Sequence
 from typing import Any
 
 from django.apps import AppConfig, apps
@@ -34,18 +34,14 @@ from django_assignment_timeout.options import (
     STARTED_AT,
     AssignmentOptions,
     field_or_none,
+    is_real_number,
 )
 
 PREFIX = "assignment_timeout"
 
 
 def _positive_number(value: Any) -> bool:
-    return (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and value > 0
-        and value != float("inf")
-    )
+    return is_real_number(value) and value > 0 and value != float("inf")
 
 
 def _positive_int(value: Any) -> bool:
@@ -54,7 +50,7 @@ def _positive_int(value: Any) -> bool:
 
 @register(Tags.compatibility)
 def check_settings(
-    app_configs: list[AppConfig] | None = None, **kwargs: Any
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
     """Validate the ``ASSIGNMENT_TIMEOUT_*`` settings."""
     errors: list[CheckMessage] = []
@@ -116,7 +112,7 @@ def check_settings(
 
 @register(Tags.compatibility)
 def check_scheduler(
-    app_configs: list[AppConfig] | None = None, **kwargs: Any
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
     """Load the scheduler backend and run its own checks."""
     from django_assignment_timeout.schedulers import SETTING, load_scheduler

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db import connections
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, Value
+from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Now
 from django.db.models.sql import Query
 from django.utils.dateparse import parse_datetime
@@ -30,7 +31,7 @@ class DatabaseNow(Now):
         )
 
 
-def deadline_in(seconds: float) -> ExpressionWrapper:
+def deadline_in(seconds: float) -> ExpressionWrapper[CombinedExpression]:
     """The database's now plus ``seconds``, as a datetime expression."""
     return ExpressionWrapper(
         DatabaseNow() + Value(timedelta(seconds=seconds), output_field=DurationField()),

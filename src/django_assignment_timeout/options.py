@@ -80,10 +80,10 @@ class AssignmentOptions:
         field = self.model._meta.get_field(self.assignee_field)
         related = field.related_model
         if isinstance(assignee, models.Model):
-            if related is not None and not isinstance(assignee, related):  # type: ignore[arg-type]
+            if related is not None and not isinstance(assignee, related):
                 raise InvalidArgument(
                     f"{self.model._meta.label}.{self.assignee_field} refers to "
-                    f"{related._meta.label}, not {type(assignee).__name__}."  # type: ignore[union-attr]
+                    f"{related._meta.label}, not {type(assignee).__name__}."
                 )
             if assignee.pk is None:
                 raise InvalidArgument("The assignee has not been saved.")
@@ -146,11 +146,18 @@ def _positive_seconds(value: Any, name: str, *, config: bool = False) -> float:
             value = float(value)
         except ValueError:
             raise error(f"{name} must be a number of seconds, not {value!r}.") from None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_real_number(value):
         raise error(f"{name} must be a number of seconds, not {value!r}.")
     if not value > 0 or value != value or value == float("inf"):
         raise error(f"{name} must be a positive number of seconds, not {value!r}.")
     return float(value)
+
+
+def is_real_number(value: object) -> bool:
+    """Whether ``value`` is a real number (int, float, Fraction...) but not a bool."""
+    # A plain bool rather than a type guard: typeshed's numbers.Real has no
+    # __gt__, so callers compare the value with the type they received it as.
+    return not isinstance(value, bool) and isinstance(value, numbers.Real)
 
 
 def options_for(model: type[models.Model]) -> AssignmentOptions:

@@ -68,7 +68,10 @@ class Notification:
     event_id: int | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.recipients, tuple):
+        # The fields are checked as the caller passed them, whatever the
+        # annotations say (typed as object, so mypy does not assume them).
+        recipients: object = self.recipients
+        if not isinstance(recipients, tuple):
             # Freeze lists so a notification can not change after it was built.
             object.__setattr__(self, "recipients", tuple(self.recipients))
         for name in ("title", "body", "collapse_key"):
@@ -78,8 +81,9 @@ class Notification:
                 if value is None or not hasattr(value, "__str__"):
                     raise InvalidNotification(f"Notification.{name} must be a string.")
                 object.__setattr__(self, name, str(value))
-        if not isinstance(self.data, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in self.data.items()
+        data: object = self.data
+        if not isinstance(data, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in data.items()
         ):
             raise InvalidNotification("Notification.data must map strings to strings.")
 

@@ -14,23 +14,19 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from django_assignment_timeout.conf import app_settings
 from django_assignment_timeout.exceptions import ConfigurationError
+from django_assignment_timeout.options import is_real_number
 
 PREFIX = "assignment_timeout"
 
 
 def _number(value: Any) -> bool:
-    return (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and 0 < value < float("inf")
-    )
+    return is_real_number(value) and 0 < value < float("inf")
 
 
 @register(Tags.compatibility)
