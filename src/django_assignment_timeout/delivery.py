@@ -102,7 +102,12 @@ def deliver_pending(
 
     batch_size = app_settings.DELIVERY_BATCH_SIZE if batch_size is None else batch_size
     max_batches = app_settings.MAX_BATCHES if max_batches is None else max_batches
-    for name, value in (("batch_size", batch_size), ("max_batches", max_batches)):
+    # Checked as passed (object): callers and settings need not follow the hints.
+    limits: tuple[tuple[str, object], ...] = (
+        ("batch_size", batch_size),
+        ("max_batches", max_batches),
+    )
+    for name, value in limits:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InvalidArgument(f"{name} must be a positive integer, not {value!r}.")
     notifiers = get_notifiers()
@@ -270,7 +275,8 @@ def backoff(attempts: int, retry_after: float | None = None) -> float:
     """Seconds before try ``attempts + 1``: doubling, jittered, capped, >= retry-after."""
     base = float(app_settings.DELIVERY_BACKOFF)
     cap = float(app_settings.DELIVERY_BACKOFF_MAX)
-    delay = min(cap, base * 2 ** max(attempts - 1, 0))
+    # (typeshed types int ** int as Any: a negative power would be a float)
+    delay: float = min(cap, base * 2 ** max(attempts - 1, 0))
     # "Equal jitter": relays that failed together do not retry together, and
     # the delay still grows with every try.
     delay = delay / 2 + random.uniform(0, delay / 2)
@@ -318,7 +324,7 @@ def _build(
                 continue  # deleted since: nothing to say, nobody to tell
             setattr(event, _ASSIGNEE_CACHE, assignees.get(event.assignee_pk or ""))
             # Prime the generic relation so a hook reading event.assignment does not query.
-            event._meta.get_field("assignment").set_cached_value(event, assignment)  # type: ignore[union-attr]
+            event._meta.get_field("assignment").set_cached_value(event, assignment)
             try:
                 built = assignment.assignment_notifications(event)
                 for notification in built:

@@ -303,7 +303,7 @@ def _key(model: type[models.Model], pk: Any) -> Any:
     if pk is None or isinstance(pk, bool):
         raise InvalidArgument(f"{pk!r} is not a valid {model._meta.label} key.")
     try:
-        return model._meta.pk.to_python(pk)  # type: ignore[union-attr]
+        return model._meta.pk.to_python(pk)
     except (ValidationError, TypeError, ValueError) as err:
         raise InvalidArgument(
             f"{pk!r} is not a valid {model._meta.label} key."
@@ -344,7 +344,7 @@ def _instance_or_none(model: type[models.Model], pk: Any, using: str) -> Any:
 def _snapshot(
     model: type[models.Model], opts: AssignmentOptions, pk: Any, using: str
 ) -> dict[str, Any]:
-    row = (
+    row: dict[str, Any] | None = (
         model._base_manager.using(using)
         .filter(pk=pk)
         .annotate(

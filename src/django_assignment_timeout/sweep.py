@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timezone
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connections, router, transaction
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from django.db import models
-    from django.db.models import QuerySet
+    from django.db.models import Field, QuerySet
 
 #: Rows per batch on the portable path: four parameters a row must stay under
 #: SQLite's 32,766 and MySQL's 65,535 bound parameters per statement.
@@ -153,7 +153,10 @@ def expire_batch(
 
 
 def _using(queryset: QuerySet[Any]) -> str:
-    return queryset.db if queryset._db else router.db_for_write(queryset.model)
+    # QuerySet._db is set only by .using(); the public .db would fall back to
+    # the router's read database, and a sweep writes.
+    explicit = getattr(queryset, "_db", None)
+    return queryset.db if explicit else router.db_for_write(queryset.model)
 
 
 def _batch_size_for(using: str, batch_size: int) -> int:
@@ -165,7 +168,12 @@ def _batch_size_for(using: str, batch_size: int) -> int:
 def _limits(batch_size: int | None, max_batches: int | None) -> tuple[int, int]:
     batch_size = app_settings.BATCH_SIZE if batch_size is None else batch_size
     max_batches = app_settings.MAX_BATCHES if max_batches is None else max_batches
-    for name, value in (("batch_size", batch_size), ("max_batches", max_batches)):
+    # Checked as passed (object): callers and settings need not follow the hints.
+    limits: tuple[tuple[str, object], ...] = (
+        ("batch_size", batch_size),
+        ("max_batches", max_batches),
+    )
+    for name, value in limits:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InvalidArgument(f"{name} must be a positive integer, not {value!r}.")
     return batch_size, max_batches
@@ -245,7 +253,8 @@ def _events_table(connection: Any) -> tuple[str, str]:
     qn = connection.ops.quote_name
     meta = AssignmentEvent._meta
     columns = ", ".join(
-        qn(meta.get_field(name).column)
+        # All six are concrete fields (get_field may also return a relation).
+        qn(cast("Field[Any, Any]", meta.get_field(name)).column)
         for name in (
             "content_type",
             "object_pk",
@@ -295,9 +304,9 @@ def _expire_batch_postgresql(
         rows = cursor.fetchall()
     # The event columns are text: give the keys back their Python types, as
     # the portable path and lifecycle.expire() do.
-    pk_value = model._meta.pk.to_python  # type: ignore[union-attr]
+    pk_value = model._meta.pk.to_python
     assignee = model._meta.get_field(options_for(model).assignee_field)
-    assignee_value = assignee.target_field.to_python  # type: ignore[union-attr]
+    assignee_value = assignee.target_field.to_python
     return [
         signals.ExpiredOffer(
             pk_value(pk),
@@ -345,7 +354,7 @@ def _expire_batch_portable(
     pks = [meta.pk.get_db_prep_value(row[0], connection) for row in rows]
     set_sql, set_params = _set_clause(model, connection)
     status_field = meta.get_field(opts.status_field)
-    offered = status_field.get_db_prep_save(opts.offered, connection)  # type: ignore[union-attr]
+    offered = status_field.get_db_prep_save(opts.offered, connection)
     placeholders = ", ".join(["%s"] * len(pks))
     with connection.cursor() as cursor:
         cursor.execute(
@@ -355,7 +364,7 @@ def _expire_batch_portable(
         cursor.execute(
             f"UPDATE {qn(meta.db_table)} SET {set_sql} "
             f"WHERE {qn(meta.pk.column)} IN ({placeholders}) "
-            f"AND {qn(status_field.column)} = %s",  # type: ignore[union-attr]
+            f"AND {qn(status_field.column)} = %s",
             [*set_params, *pks, offered],
         )
         if cursor.rowcount != len(pks):

@@ -45,7 +45,7 @@ class LocmemNotifier(BaseNotifier):
 
     def send(self, notifications: Sequence[Notification]) -> list[RecipientResult]:
         """Record ``notifications`` in :data:`outbox`."""
-        results = []
+        results: list[RecipientResult] = []
         for notification in notifications:
             outbox.append(notification)
             results.extend(

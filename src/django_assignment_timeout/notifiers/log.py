@@ -55,7 +55,7 @@ class LogNotifier(BaseNotifier):
         level = self._level()
         if not isinstance(level, int):
             level = logging.INFO
-        results = []
+        results: list[RecipientResult] = []
         for notification in notifications:
             recipients = [recipient_key(r) for r in notification.recipients]
             logger.log(

@@ -118,7 +118,8 @@ def _seconds_left(model: Any, pk: Any, attempt: int) -> float | None:
     if row is None or row[0] is None:
         return None
     deadline, now = row
-    return max((deadline - now).total_seconds(), 0.0)
+    left: float = (deadline - now).total_seconds()
+    return max(left, 0.0)
 
 
 def _deliver_quietly() -> None:
