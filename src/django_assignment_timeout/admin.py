@@ -17,6 +17,7 @@ Adopt it on your own model::
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -181,6 +182,9 @@ class AssignmentAdminMixin:
     #: Appended to the list filters and actions the admin declares itself.
     assignment_list_filter: tuple[Any, ...] = (AssignmentStateFilter,)
     assignment_actions: tuple[str, ...] = ("expire_now", "withdraw_offer")
+    # Annotation only, no value: ModelAdmin's own actions still applies; this
+    # tells mypy the type __init__ reads and writes.
+    actions: Sequence[Any] | None
     assignment_inline: type[admin.options.InlineModelAdmin[Any, Any]] | None = (
         AssignmentEventInline
     )
@@ -295,7 +299,7 @@ class AssignmentAdminMixin:
         # still switches actions off). Done here rather than by overriding
         # get_actions(), whose signature changes in Django 6.1; ModelAdmin
         # itself then applies permissions and hides actions in popups.
-        declared = self.actions  # type: ignore[has-type]
+        declared = self.actions
         if declared is not None:
             names = list(declared)
             names += [name for name in self.assignment_actions if name not in names]
