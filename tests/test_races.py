@@ -9,6 +9,7 @@ which shows the checker can fail.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -249,33 +250,32 @@ def sweepers():
     """Four sweeper processes; on exit they must stop cleanly on SIGTERM."""
     name = connection.settings_dict["NAME"]
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    logs = [tempfile.TemporaryFile() for _ in range(SWEEPERS)]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", SWEEPER, name],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        for log in logs
-    ]
-    try:
-        # Wait until each one is looping (its SIGTERM handler installed).
-        limit, ticker = time.monotonic() + 4 * WAIT, threading.Event()
-        for log, proc in zip(logs, procs, strict=True):
-            while b"sweeping every" not in contents(log):
-                assert proc.poll() is None and time.monotonic() < limit, (
-                    "sweeper did not start"
-                )
-                ticker.wait(0.05)
-        yield procs
-    finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        codes = [proc.wait(WAIT) for proc in procs]
-        outputs = [contents(log).decode() for log in logs]
-        for log in logs:
-            log.close()
+    with contextlib.ExitStack() as files:
+        logs = [files.enter_context(tempfile.TemporaryFile()) for _ in range(SWEEPERS)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", SWEEPER, name],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+            for log in logs
+        ]
+        try:
+            # Wait until each one is looping (its SIGTERM handler installed).
+            limit, ticker = time.monotonic() + 4 * WAIT, threading.Event()
+            for log, proc in zip(logs, procs, strict=True):
+                while b"sweeping every" not in contents(log):
+                    assert proc.poll() is None and time.monotonic() < limit, (
+                        "sweeper did not start"
+                    )
+                    ticker.wait(0.05)
+            yield procs
+        finally:
+            for proc in procs:
+                proc.send_signal(signal.SIGTERM)
+            codes = [proc.wait(WAIT) for proc in procs]
+            outputs = [contents(log).decode() for log in logs]
     for output in outputs:
         assert "failed" not in output.lower(), output
     assert codes == [0] * SWEEPERS, outputs
