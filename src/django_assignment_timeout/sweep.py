@@ -131,6 +131,26 @@ def expire_batch(
     entries of every row already expired). Off PostgreSQL the batch is also
     capped at :data:`PORTABLE_MAX_BATCH`.
     """
+    return _run_batch(queryset, batch_size, after=after, detail=True).expired
+
+
+@dataclass
+class _Batch:
+    """One committed batch: how many expired, the latest deadline, the offers."""
+
+    count: int
+    last_deadline: datetime | None
+    expired: list[signals.ExpiredOffer]
+
+
+def _run_batch(
+    queryset: QuerySet[Any], batch_size: int, *, after: datetime | None, detail: bool
+) -> _Batch:
+    """Expire one batch; with ``detail`` off, PostgreSQL ships no rows to Python.
+
+    The rows are only needed for ``assignment_expired`` receivers; without
+    any, the statement returns just the count and the last deadline.
+    """
     using = _using(queryset)
     connection = connections[using]
     batch_size = _batch_size_for(using, batch_size)
@@ -138,15 +158,20 @@ def expire_batch(
         queryset = queryset.filter(**{f"{EXPIRES_AT}__gte": after})
     with transaction.atomic(using=using):
         if connection.vendor == "postgresql":
-            expired = _expire_batch_postgresql(queryset, batch_size, using)
+            batch = _expire_batch_postgresql(queryset, batch_size, using, detail)
         else:
             expired = _expire_batch_portable(queryset, batch_size, using)
-        if expired:
+            batch = _Batch(
+                len(expired), max((e.deadline for e in expired), default=None), expired
+            )
+        if batch.expired:
             # Signals per committed batch; delivery is triggered once per run.
             transaction.on_commit(
-                partial(_announce, queryset.model, expired), using=using, robust=True
+                partial(_announce, queryset.model, batch.expired),
+                using=using,
+                robust=True,
             )
-    return expired
+    return batch
 
 
 # -- internals ---------------------------------------------------------------
@@ -188,17 +213,18 @@ def _sweep(
     # another sweeper); compare with the size the batch could really take.
     batch_size = _batch_size_for(_using(queryset), batch_size)
     after = None
+    detail = signals.assignment_expired.has_listeners(queryset.model)
     while result.working_batches < max_batches:
-        expired = expire_batch(queryset, batch_size, after=after)
+        batch = _run_batch(queryset, batch_size, after=after, detail=detail)
         result.batches += 1
-        if expired:
+        if batch.count:
             # Every due row with an earlier deadline is expired, or held by
             # another sweeper (the next run takes it if it is still due).
-            after = max(offer.deadline for offer in expired)
+            after = batch.last_deadline
             result.working_batches += 1
-            result.expired_count += len(expired)
-            result.by_model[label] = result.by_model.get(label, 0) + len(expired)
-        if len(expired) < batch_size:
+            result.expired_count += batch.count
+            result.by_model[label] = result.by_model.get(label, 0) + batch.count
+        if batch.count < batch_size:
             break
     else:
         result.has_more = _due(queryset).exists()
@@ -268,8 +294,8 @@ def _events_table(connection: Any) -> tuple[str, str]:
 
 
 def _expire_batch_postgresql(
-    queryset: QuerySet[Any], batch_size: int, using: str
-) -> list[signals.ExpiredOffer]:
+    queryset: QuerySet[Any], batch_size: int, using: str, detail: bool
+) -> _Batch:
     # One statement: lock due rows (SKIP LOCKED), reset them, and insert their
     # events from the pre-update values, returning what the signal needs.
     model = queryset.model
@@ -286,28 +312,39 @@ def _expire_batch_postgresql(
     # The content type id (an integer from our own table) and the kind are
     # inlined: as untyped parameters in a SELECT list, server-side binding
     # (psycopg's server_side_binding, PgBouncer) would type them as text.
-    sql = (
+    reset = (
         f"WITH due (pk, attempt, assignee, deadline) AS ({due_sql}), "
         f"expired AS (UPDATE {table} SET {set_sql} FROM due "
         f"WHERE {table}.{pk_column} = due.pk "
-        f"RETURNING due.pk, due.attempt, due.assignee, due.deadline) "
+        f"RETURNING due.pk, due.attempt, due.assignee, due.deadline)"
+    )
+    insert = (
         f"INSERT INTO {events_table} ({event_columns}) "
         f"SELECT {int(content_type.pk)}, expired.pk::text, expired.attempt, 'expired', "
-        f"expired.assignee::text, "
-        f"expired.deadline FROM expired "
+        f"expired.assignee::text, expired.deadline FROM expired "
         # A UTC timestamp (not timestamptz) is parsed by psycopg's C loader;
         # Django's timestamptz loader is Python, a fifth of a batch's time.
-        f"RETURNING object_pk, attempt, assignee_pk, deadline AT TIME ZONE 'UTC'"
+        f"RETURNING object_pk, attempt, assignee_pk, deadline AT TIME ZONE 'UTC' AS deadline"
     )
+    if detail:
+        sql = f"{reset} {insert}"
+    else:
+        sql = (
+            f"{reset}, inserted AS ({insert}) "
+            "SELECT count(*), max(deadline) FROM inserted"
+        )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*due_params, *set_params])
         rows = cursor.fetchall()
+    if not detail:
+        ((count, last),) = rows
+        return _Batch(count, last and last.replace(tzinfo=timezone.utc), [])
     # The event columns are text: give the keys back their Python types, as
     # the portable path and lifecycle.expire() do.
     pk_value = model._meta.pk.to_python
     assignee = model._meta.get_field(options_for(model).assignee_field)
     assignee_value = assignee.target_field.to_python
-    return [
+    expired = [
         signals.ExpiredOffer(
             pk_value(pk),
             attempt,
@@ -316,6 +353,9 @@ def _expire_batch_postgresql(
         )
         for pk, attempt, who, deadline in rows
     ]
+    return _Batch(
+        len(expired), max((e.deadline for e in expired), default=None), expired
+    )
 
 
 def _expire_batch_portable(
