@@ -1,0 +1,212 @@
+"""The two commands' ``--loop`` modes in this process, and the relay command's options.
+
+A loop runs in the main thread (signal handlers can only be installed
+there) while a helper thread watches its output and sends SIGTERM to this
+process once the loop has done what the test waits for. The loops must then
+return, restore the signal handlers they replaced, and have survived every
+failed run on the way.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+from django.test.utils import override_settings
+
+from django_assignment_timeout.delivery import deliver_pending
+from django_assignment_timeout.models import AssignmentEvent, DeliveryState
+from django_assignment_timeout.notifiers import locmem
+from tests.conftest import make_due
+from tests.testapp.models import Driver, StockRequest
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+#: Not a dict: loading the notifiers fails with a ConfigurationError.
+BROKEN_NOTIFIERS = ["not", "a", "dict"]
+#: Every loop in this module must be done well within this.
+LIMIT = 30.0
+
+
+class StopWhen(threading.Thread):
+    """Sends SIGTERM to this process once ``condition()`` holds (or after LIMIT)."""
+
+    def __init__(self, condition):
+        super().__init__(daemon=True)
+        self.condition = condition
+        self.met = False
+
+    def run(self):
+        deadline = time.monotonic() + LIMIT
+        while time.monotonic() < deadline:
+            if self.condition():
+                self.met = True
+                break
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def run_loop(command, *args, until):
+    """Run ``command --loop`` until ``until(stdout, stderr)``; return both."""
+    out, err = StringIO(), StringIO()
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    stopper = StopWhen(lambda: until(out.getvalue(), err.getvalue()))
+    stopper.start()
+    call_command(command, "--loop", *args, stdout=out, stderr=err)
+    stopper.join(5)
+    assert stopper.met, (out.getvalue(), err.getvalue())
+    # The loop put back the handlers it replaced.
+    assert {s: signal.getsignal(s) for s in before} == before
+    return out.getvalue(), err.getvalue()
+
+
+def test_relay_loop_delivers_then_stops_on_sigterm():
+    locmem.outbox.clear()
+    request, driver = StockRequest.objects.create(), Driver.objects.create(name="R")
+    request.offer(driver)
+    _out, _err = run_loop(
+        "deliver_assignment_events",
+        "--interval",
+        "0.05",
+        until=lambda out, err: "delivered 1," in out,
+    )
+    assert [n.recipients for n in locmem.outbox] == [(driver,)]
+    assert AssignmentEvent.objects.get().delivery_state == DeliveryState.DELIVERED
+
+
+def test_relay_loop_survives_failed_runs():
+    request, driver = StockRequest.objects.create(), Driver.objects.create(name="R")
+    request.offer(driver)
+    with override_settings(ASSIGNMENT_TIMEOUT_NOTIFIERS=BROKEN_NOTIFIERS):
+        _out, err = run_loop(
+            "deliver_assignment_events",
+            "--interval",
+            "0.05",
+            until=lambda out, err: err.count("Delivery failed") >= 2,
+        )
+    assert "ASSIGNMENT_TIMEOUT_NOTIFIERS must be a dict" in err
+    # Nothing was claimed while the notifiers could not be loaded.
+    event = AssignmentEvent.objects.get()
+    assert (event.delivery_state, event.delivery_attempts) == (DeliveryState.PENDING, 0)
+
+
+def test_relay_once_with_broken_notifiers_is_a_command_error():
+    with (
+        override_settings(ASSIGNMENT_TIMEOUT_NOTIFIERS=BROKEN_NOTIFIERS),
+        pytest.raises(CommandError, match=r"Delivery failed: .*must be a dict"),
+    ):
+        call_command("deliver_assignment_events", stdout=StringIO())
+
+
+def test_relay_list_and_requeue_dead_events():
+    driver = Driver.objects.create(name="R")
+    first, second = StockRequest.objects.create(), StockRequest.objects.create()
+    events = [first.offer(driver), second.offer(driver)]
+    AssignmentEvent.objects.update(
+        delivery_state=DeliveryState.DEAD,
+        next_attempt_at=None,
+        delivery_attempts=9,
+        last_error="push: gone",
+    )
+    out = StringIO()
+    call_command("deliver_assignment_events", "--list-dead", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[-1] == "2 dead event(s)"
+    assert lines[0] == (
+        f"{events[0].pk}\ttestapp.stockrequest:{first.pk}\t#1\toffered"
+        "\ttries=9\tpush: gone"
+    )
+
+    out = StringIO()
+    call_command(
+        "deliver_assignment_events", "--requeue-dead", str(events[1].pk), stdout=out
+    )
+    assert out.getvalue().strip() == "re-queued 1 dead event(s)"
+    states = dict(AssignmentEvent.objects.values_list("pk", "delivery_state"))
+    assert states == {
+        events[0].pk: DeliveryState.DEAD,
+        events[1].pk: DeliveryState.PENDING,
+    }
+    # The re-queued one is due at once, with fresh tries.
+    assert deliver_pending().delivered == 1
+
+
+def test_sweep_loop_survives_failed_sweeps_and_keeps_sweeping():
+    driver = Driver.objects.create(name="R")
+    for _ in range(3):
+        StockRequest.objects.create().offer(driver)
+    make_due(StockRequest)
+    # The sweep itself needs no notifier; its delivery backstop fails and is
+    # reported without failing the sweep.
+    with override_settings(ASSIGNMENT_TIMEOUT_NOTIFIERS=BROKEN_NOTIFIERS):
+        out, err = run_loop(
+            "expire_assignments",
+            "--interval",
+            "0.05",
+            until=lambda out, err: out.count("expired 0 in") >= 1,
+        )
+    assert "testapp.StockRequest: 3 expired" in out
+    assert "Notification delivery failed:" in err
+    assert "received signal 15" in out
+    assert out.rstrip().endswith("stopped")
+    assert not StockRequest.objects.due().exists()
+
+
+def test_sweep_loop_retries_a_misconfigured_sweep_at_the_next_tick():
+    # MAX_BATCHES=0 (system check E014) makes every sweep a typed error.
+    with override_settings(ASSIGNMENT_TIMEOUT_MAX_BATCHES=0):
+        out, _err = run_loop(
+            "expire_assignments",
+            "--interval",
+            "0.05",
+            until=lambda out, err: err.count("Sweep failed: max_batches") >= 2,
+        )
+    assert "expired" not in out
+    assert out.rstrip().endswith("stopped")
+
+
+def rename_table(old, new):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"ALTER TABLE {connection.ops.quote_name(old)} "
+            f"RENAME TO {connection.ops.quote_name(new)}"
+        )
+
+
+def test_sweep_loop_survives_a_database_error_and_sweeps_once_it_is_gone():
+    driver = Driver.objects.create(name="R")
+    for _ in range(2):
+        StockRequest.objects.create().offer(driver)
+    make_due(StockRequest)
+    table = StockRequest._meta.db_table
+    hidden = f"{table}_hidden"
+    rename_table(table, hidden)  # every sweep now fails in the database
+    restored = threading.Event()
+
+    def until(out, err):
+        # In the watcher thread: once a failed sweep was reported, bring the
+        # table back (on the thread's own connection) and wait for the sweep.
+        if not restored.is_set() and "Sweep failed: " in err:
+            try:
+                rename_table(hidden, table)
+            finally:
+                connection.close()
+            restored.set()
+        return restored.is_set() and "expired 2 in" in out
+
+    try:
+        out, err = run_loop("expire_assignments", "--interval", "0.05", until=until)
+    finally:
+        if not restored.is_set():
+            rename_table(hidden, table)
+    # The failure was a database error, not one of the library's own.
+    assert "Error(" in err.splitlines()[0], err
+    assert "testapp.StockRequest: 2 expired" in out
+    assert not StockRequest.objects.due().exists()
