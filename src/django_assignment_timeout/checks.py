@@ -33,15 +33,15 @@ from django_assignment_timeout.options import (
     EXPIRES_AT,
     STARTED_AT,
     AssignmentOptions,
+    _is_real_number,
     field_or_none,
-    is_real_number,
 )
 
 PREFIX = "assignment_timeout"
 
 
 def _positive_number(value: Any) -> bool:
-    return is_real_number(value) and value > 0 and value != float("inf")
+    return _is_real_number(value) and value > 0 and value != float("inf")
 
 
 def _positive_int(value: Any) -> bool:

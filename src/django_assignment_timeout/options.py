@@ -146,14 +146,14 @@ def _positive_seconds(value: Any, name: str, *, config: bool = False) -> float:
             value = float(value)
         except ValueError:
             raise error(f"{name} must be a number of seconds, not {value!r}.") from None
-    if not is_real_number(value):
+    if not _is_real_number(value):
         raise error(f"{name} must be a number of seconds, not {value!r}.")
     if not value > 0 or value != value or value == float("inf"):
         raise error(f"{name} must be a positive number of seconds, not {value!r}.")
     return float(value)
 
 
-def is_real_number(value: object) -> bool:
+def _is_real_number(value: object) -> bool:
     """Whether ``value`` is a real number (int, float, Fraction...) but not a bool."""
     # A plain bool rather than a type guard: typeshed's numbers.Real has no
     # __gt__, so callers compare the value with the type they received it as.

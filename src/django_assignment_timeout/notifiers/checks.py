@@ -20,13 +20,13 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from django_assignment_timeout.conf import app_settings
 from django_assignment_timeout.exceptions import ConfigurationError
-from django_assignment_timeout.options import is_real_number
+from django_assignment_timeout.options import _is_real_number
 
 PREFIX = "assignment_timeout"
 
 
 def _number(value: Any) -> bool:
-    return is_real_number(value) and 0 < value < float("inf")
+    return _is_real_number(value) and 0 < value < float("inf")
 
 
 @register(Tags.compatibility)
