@@ -1,6 +1,6 @@
 """Delivery throughput: the relay's FCM backend against one send per notification.
 
-    python bench/delivery.py [--count 10000] [--sequential-sample 2000]
+    python bench/delivery.py [--count 10000] [--sequential-sample 2000] [--latency-ms 20]
 
 Both sides use the real firebase-admin SDK against the local fake FCM server
 (``tests/fcm_fake.py``), run as a separate process so it does not share this
@@ -11,6 +11,13 @@ record). The baseline is the GTS guide's shape without the broker: one
 ``--sequential-sample`` messages (the rate is flat) unless the sample is 0,
 which times all of them. The last line is ``delivery_vs_sequential=<ratio of
 messages per second>``.
+
+``--latency-ms`` makes the fake answer each send after that many milliseconds,
+standing in for the network round trip to FCM that loopback does not have
+(default 20 ms; a round trip from a cloud region to FCM is typically 20-100
+ms). That round trip is what batching and concurrent sends save; with
+``--latency-ms 0`` both sides are bound by the SDK's CPU cost per message on
+this machine's cores, which shows the floor of the ratio.
 """
 
 from __future__ import annotations
@@ -29,11 +36,19 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 os.environ.setdefault("NO_PROXY", "127.0.0.1")
 
 
-def start_fake() -> tuple[subprocess.Popen[str], str, str]:
+def start_fake(latency_ms: float) -> tuple[subprocess.Popen[str], str, str]:
     """The fake FCM server in its own process; returns (process, base URL, credentials)."""
     credentials = os.path.join(tempfile.mkdtemp(), "sa.json")
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fcm_fake", "--credentials", credentials],
+        [
+            sys.executable,
+            "-m",
+            "tests.fcm_fake",
+            "--credentials",
+            credentials,
+            "--delay",
+            str(latency_ms / 1000),
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -47,12 +62,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--sequential-sample", type=int, default=2_000)
+    parser.add_argument("--latency-ms", type=float, default=20.0)
     args = parser.parse_args()
 
     import django
     from django.conf import settings
 
-    fake, base_url, credentials = start_fake()
+    fake, base_url, credentials = start_fake(args.latency_ms)
     options = {
         "credentials": credentials,
         "fcm_url": base_url + "/v1/projects/{0}/messages:send",
@@ -144,7 +160,7 @@ def run(args: argparse.Namespace, fake_url: str) -> None:
 
     relay_rate = args.count / relay_seconds
     sequential_rate = sample / sequential_seconds
-    print(f"fake FCM at {fake_url}")
+    print(f"fake FCM at {fake_url}, answering after {args.latency_ms:g} ms")
     print(
         f"relay: {args.count} notifications in {relay_seconds:.2f}s = {relay_rate:.0f}/s"
     )
