@@ -210,3 +210,41 @@ def test_sweep_loop_survives_a_database_error_and_sweeps_once_it_is_gone():
     assert "Error(" in err.splitlines()[0], err
     assert "testapp.StockRequest: 2 expired" in out
     assert not StockRequest.objects.due().exists()
+
+
+def test_sweep_loop_does_not_wait_while_more_offers_are_due():
+    driver = Driver.objects.create(name="R")
+    for _ in range(3):
+        StockRequest.objects.create().offer(driver)
+    make_due(StockRequest)
+    # One row per sweep, and an hour between sweeps unless more are due.
+    with override_settings(ASSIGNMENT_TIMEOUT_MAX_BATCHES=1):
+        out, _err = run_loop(
+            "expire_assignments",
+            "--batch-size",
+            "1",
+            "--interval",
+            "3600",
+            until=lambda out, err: out.count("testapp.StockRequest: 1 expired") == 3,
+        )
+    assert out.count("(more due)") >= 2
+    assert not StockRequest.objects.due().exists()
+
+
+def test_relay_loop_does_not_wait_while_more_events_are_due():
+    locmem.outbox.clear()
+    driver = Driver.objects.create(name="R")
+    for _ in range(3):
+        StockRequest.objects.create().offer(driver)
+    out, _err = run_loop(
+        "deliver_assignment_events",
+        "--batch-size",
+        "1",
+        "--max-batches",
+        "1",
+        "--interval",
+        "3600",
+        until=lambda out, err: out.count("delivered 1,") == 3,
+    )
+    assert out.count("(more due)") >= 2
+    assert len(locmem.outbox) == 3
