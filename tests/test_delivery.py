@@ -405,3 +405,17 @@ def _command(*args):
     sink = _Sink()
     call_command("deliver_assignment_events", *args, stdout=sink)
     return sink.text
+
+
+def test_a_time_budget_stops_claiming_and_reports_the_rest(driver):
+    for _ in range(3):
+        StockRequest.objects.create().offer(driver)
+
+    # The first batch always runs; an exhausted budget claims no second one.
+    result = deliver_pending(batch_size=1, time_budget=0)
+
+    assert (result.delivered, result.has_more) == (1, True)
+    assert _pending_count() == 2
+    rest = deliver_pending(batch_size=1)
+    assert (rest.delivered, rest.has_more) == (2, False)
+    assert _pending_count() == 0

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -88,9 +89,16 @@ class _Outcome:
 
 
 def deliver_pending(
-    *, batch_size: int | None = None, max_batches: int | None = None
+    *,
+    batch_size: int | None = None,
+    max_batches: int | None = None,
+    time_budget: float | None = None,
 ) -> DeliveryResult:
     """Deliver due, undelivered events in bounded batches.
+
+    With ``time_budget`` (seconds), no new batch is claimed once that much
+    time has passed, and ``has_more`` says whether events are left; a sweep
+    loop passes its interval so a delivery backlog never delays its sweeps.
 
     ``batch_size`` defaults to ``ASSIGNMENT_TIMEOUT_DELIVERY_BATCH_SIZE`` and
     ``max_batches`` to ``ASSIGNMENT_TIMEOUT_MAX_BATCHES``. Safe to run
@@ -113,7 +121,15 @@ def deliver_pending(
     notifiers = get_notifiers()
     result = DeliveryResult()
     tried: set[int] = set()
-    for _ in range(max_batches):
+    started = time.monotonic()
+    for index in range(max_batches):
+        if (
+            index
+            and time_budget is not None
+            and time.monotonic() - started >= time_budget
+        ):
+            result.has_more = due_events().exists()
+            break
         events = claim_batch(batch_size)
         if not events:
             break

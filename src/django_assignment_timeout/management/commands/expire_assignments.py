@@ -96,7 +96,12 @@ class Command(BaseCommand):
             f"would expire {sum(counts.values())} (dry run, nothing changed)"
         )
 
-    def _sweep_once(self, models: list[Any] | None, batch_size: int | None) -> bool:
+    def _sweep_once(
+        self,
+        models: list[Any] | None,
+        batch_size: int | None,
+        delivery_budget: float | None = None,
+    ) -> bool:
         from django_assignment_timeout.sweep import sweep
 
         try:
@@ -109,18 +114,18 @@ class Command(BaseCommand):
             f"expired {result.expired_count} in {result.batches} batch(es)"
             + (" (more due)" if result.has_more else "")
         )
-        self._deliver()
+        self._deliver(delivery_budget)
         self.stdout.flush()
         return result.has_more
 
-    def _deliver(self) -> None:
+    def _deliver(self, time_budget: float | None) -> None:
         # The backstop of notification delivery: whatever the scheduler's
         # after-commit trigger missed goes out here. A delivery failure never
         # fails the sweep that already committed.
         from django_assignment_timeout.delivery import deliver_pending
 
         try:
-            deliver_pending()
+            deliver_pending(time_budget=time_budget)
         except Exception as err:
             self.stderr.write(f"Notification delivery failed: {err}")
 
@@ -146,7 +151,9 @@ class Command(BaseCommand):
             while not stop.is_set():
                 close_old_connections()
                 try:
-                    more = self._sweep_once(models, batch_size)
+                    # A delivery backlog may take one interval per tick, so
+                    # sweeps stay on schedule; the rest goes out next tick.
+                    more = self._sweep_once(models, batch_size, interval)
                 except CommandError as err:
                     # A failed sweep (database restart, lost connection) is
                     # retried at the next tick instead of killing the process.
