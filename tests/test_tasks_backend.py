@@ -92,7 +92,10 @@ def test_sweep_task_returns_the_expired_count(stock_request, driver):
     stock_request.offer(driver)
     make_due(StockRequest, stock_request.pk)
     with tasks_settings(IMMEDIATE):
-        result = tasks_framework.sweep.using(backend="default").enqueue()
+        # Name the queue: the module may have been declared under other settings.
+        result = tasks_framework.sweep.using(
+            backend="default", queue_name="default"
+        ).enqueue()
     assert result.return_value == {"expired_count": 1}
 
 

@@ -133,6 +133,6 @@ class TasksScheduler(BaseScheduler):
     def _task(self, name: str, **using: Any) -> Any:
         from django_assignment_timeout.schedulers import tasks_framework
 
-        if "queue_name" in self.options:
-            using["queue_name"] = self.options["queue_name"]
+        # Always name the queue: the declared one may be another backend's.
+        using["queue_name"] = self.options.get("queue_name", "default")
         return getattr(tasks_framework, name).using(backend=self.alias, **using)
