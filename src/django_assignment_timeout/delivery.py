@@ -39,7 +39,6 @@ from django.db import connections, router, transaction
 from django.db.models import F
 
 from django_assignment_timeout.conf import app_settings
-from django_assignment_timeout.exceptions import InvalidArgument
 from django_assignment_timeout.expressions import DatabaseNow, deadline_in
 from django_assignment_timeout.notifiers.base import (
     Notification,
@@ -48,6 +47,7 @@ from django_assignment_timeout.notifiers.base import (
     recipient_key,
 )
 from django_assignment_timeout.notifiers.content import _ASSIGNEE_CACHE, assignee_model
+from django_assignment_timeout.options import require_positive_ints
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -110,14 +110,7 @@ def deliver_pending(
 
     batch_size = app_settings.DELIVERY_BATCH_SIZE if batch_size is None else batch_size
     max_batches = app_settings.MAX_BATCHES if max_batches is None else max_batches
-    # Checked as passed (object): callers and settings need not follow the hints.
-    limits: tuple[tuple[str, object], ...] = (
-        ("batch_size", batch_size),
-        ("max_batches", max_batches),
-    )
-    for name, value in limits:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidArgument(f"{name} must be a positive integer, not {value!r}.")
+    require_positive_ints(batch_size=batch_size, max_batches=max_batches)
     notifiers = get_notifiers()
     result = DeliveryResult()
     tried: set[int] = set()

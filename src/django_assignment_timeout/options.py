@@ -160,6 +160,16 @@ def _is_real_number(value: object) -> bool:
     return not isinstance(value, bool) and isinstance(value, numbers.Real)
 
 
+def require_positive_ints(**values: object) -> None:
+    """Raise :class:`.InvalidArgument` unless every value is a positive int.
+
+    Typed ``object``: callers and settings need not follow the type hints.
+    """
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidArgument(f"{name} must be a positive integer, not {value!r}.")
+
+
 def options_for(model: type[models.Model]) -> AssignmentOptions:
     """The options of a concrete model that uses the mixin."""
     opts = getattr(model, "_assignment_options", None)

@@ -19,8 +19,13 @@ from django.db import connections, router, transaction
 from django_assignment_timeout import signals
 from django_assignment_timeout.conf import app_settings
 from django_assignment_timeout.dispatch import schedule_delivery, send_signal
-from django_assignment_timeout.exceptions import AssignmentError, InvalidArgument
-from django_assignment_timeout.options import ATTEMPT, EXPIRES_AT, options_for
+from django_assignment_timeout.exceptions import AssignmentError
+from django_assignment_timeout.options import (
+    ATTEMPT,
+    EXPIRES_AT,
+    options_for,
+    require_positive_ints,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -193,14 +198,7 @@ def _batch_size_for(using: str, batch_size: int) -> int:
 def _limits(batch_size: int | None, max_batches: int | None) -> tuple[int, int]:
     batch_size = app_settings.BATCH_SIZE if batch_size is None else batch_size
     max_batches = app_settings.MAX_BATCHES if max_batches is None else max_batches
-    # Checked as passed (object): callers and settings need not follow the hints.
-    limits: tuple[tuple[str, object], ...] = (
-        ("batch_size", batch_size),
-        ("max_batches", max_batches),
-    )
-    for name, value in limits:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidArgument(f"{name} must be a positive integer, not {value!r}.")
+    require_positive_ints(batch_size=batch_size, max_batches=max_batches)
     return batch_size, max_batches
 
 
