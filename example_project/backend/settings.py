@@ -143,6 +143,8 @@ if os.getenv("EXPIRY_SWEEP_SECONDS"):
         os.environ["EXPIRY_SWEEP_SECONDS"]
     )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Lets several copies of the example share one broker (parallel test runs).
+CELERY_TASK_DEFAULT_QUEUE = os.getenv("CELERY_TASK_DEFAULT_QUEUE", "celery")
 
 # Celery runs the library's triggers only when a broker was configured; with
 # none, the embedded default sweeps with ``manage.py expire_assignments --loop``

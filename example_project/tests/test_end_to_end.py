@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -121,9 +122,9 @@ def get_json(url: str, token: str | None = None, method: str = "GET", body=None)
 
 @pytest.fixture
 def stack(tmp_path):
-    import redis
-
-    redis.Redis.from_url(BROKER).flushdb()
+    # A queue of this run's own: parallel runs (tox p) share the broker's
+    # database, and their workers must not take each other's tasks.
+    queue = f"gts-e2e-{uuid.uuid4().hex}"
     web, fcm = free_port(), free_port()
     env = {
         **{
@@ -134,6 +135,7 @@ def stack(tmp_path):
         "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": BROKER,
         "CELERY_RESULT_BACKEND": BROKER,
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
         "DRIVER_ASSIGNMENT_TIMEOUT_SECONDS": str(TIMEOUT),
         "EXPIRY_SWEEP_SECONDS": "1",
         "FCM_CREDENTIALS": str(tmp_path / "service-account.json"),
