@@ -141,3 +141,29 @@ def test_the_sweep_runs_with_server_side_binding(driver):
         del options["server_side_binding"]
     assert result.expired_count == 3
     assert set(StockRequest.objects.values_list("status", flat=True)) == {"PENDING"}
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db
+def test_a_full_batch_does_not_scan_the_whole_table(driver):
+    # The batch's UPDATE must reach its rows by primary key. Joined to the
+    # locked selection instead, the planner sizes the join by the LIMIT and
+    # hashes the whole table once per batch: a sweep of a large backlog then
+    # costs batches x table size.
+    insert_rows_with_nothing_due(driver)
+    sql, params = captured_sweep_statement()
+    table = StockRequest._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET status = 'ASSIGNING', target_driver_id = %s, "
+            "assignment_started_at = now() - interval '1 hour', "
+            "assignment_expires_at = now() - interval '1 second' * id "
+            "WHERE id %% 5 = 0 AND status = 'PENDING'",
+            [driver.pk],
+        )
+        assert cursor.rowcount > 10_000  # two full batches due, at least
+        cursor.execute(f"ANALYZE {table}")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        text = plan(cursor)
+    assert "Seq Scan" not in text, text
+    assert f"Index Scan using {table}_pkey" in text, text

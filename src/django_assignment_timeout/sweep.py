@@ -307,19 +307,28 @@ def _expire_batch_postgresql(
     pk_column = qn(model._meta.pk.column)
     events_table, event_columns = _events_table(connection)
     content_type = ContentType.objects.db_manager(using).get_for_model(model)
+    opts = options_for(model)
+    status_field = model._meta.get_field(opts.status_field)
+    offered = status_field.get_db_prep_save(opts.offered, connection)
+    # The UPDATE finds its rows by primary key through "= ANY(ARRAY(...))",
+    # not by joining the CTE: the planner sizes a join by the LIMIT and picks
+    # a hash join that scans the whole table once per batch, a cost that grows
+    # with the table (history included), not with the batch.
+    reset = (
+        f"WITH due (pk, attempt, assignee, deadline) AS ({due_sql}), "
+        f"expired AS (UPDATE {table} SET {set_sql} "
+        f"WHERE {pk_column} = ANY(ARRAY(SELECT pk FROM due)) "
+        f"AND {qn(status_field.column)} = %s RETURNING {pk_column} AS pk)"
+    )
+    # Events are written from the locked rows' values before the update (the
+    # UPDATE's RETURNING would give the cleared ones), for the rows it reset.
     # The content type id (an integer from our own table) and the kind are
     # inlined: as untyped parameters in a SELECT list, server-side binding
     # (psycopg's server_side_binding, PgBouncer) would type them as text.
-    reset = (
-        f"WITH due (pk, attempt, assignee, deadline) AS ({due_sql}), "
-        f"expired AS (UPDATE {table} SET {set_sql} FROM due "
-        f"WHERE {table}.{pk_column} = due.pk "
-        f"RETURNING due.pk, due.attempt, due.assignee, due.deadline)"
-    )
     insert = (
         f"INSERT INTO {events_table} ({event_columns}) "
-        f"SELECT {int(content_type.pk)}, expired.pk::text, expired.attempt, 'expired', "
-        f"expired.assignee::text, expired.deadline FROM expired "
+        f"SELECT {int(content_type.pk)}, due.pk::text, due.attempt, 'expired', "
+        f"due.assignee::text, due.deadline FROM due JOIN expired ON expired.pk = due.pk "
         # A UTC timestamp (not timestamptz) is parsed by psycopg's C loader;
         # Django's timestamptz loader is Python, a fifth of a batch's time.
         f"RETURNING object_pk, attempt, assignee_pk, deadline AT TIME ZONE 'UTC' AS deadline"
@@ -332,7 +341,7 @@ def _expire_batch_postgresql(
             "SELECT count(*), max(deadline) FROM inserted"
         )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*due_params, *set_params])
+        cursor.execute(sql, [*due_params, *set_params, offered])
         rows = cursor.fetchall()
     if not detail:
         ((count, last),) = rows
