@@ -6,13 +6,12 @@ re-queue events the relay gave up on (``--list-dead``, ``--requeue-dead``).
 
 from __future__ import annotations
 
-import signal
-import threading
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_assignment_timeout.exceptions import AssignmentError
+from django_assignment_timeout.management.loop import run_until_stopped
 
 
 class Command(BaseCommand):
@@ -104,27 +103,9 @@ class Command(BaseCommand):
     def _loop(
         self, batch_size: int | None, max_batches: int | None, interval: float
     ) -> None:
-        from django.db import close_old_connections
+        def report(err: Exception) -> None:
+            self.stderr.write(f"Delivery failed: {err!r}")
 
-        stop = threading.Event()
-
-        def request_stop(signum: int, frame: Any) -> None:
-            stop.set()
-
-        previous = {
-            s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)
-        }
-        try:
-            while not stop.is_set():
-                close_old_connections()
-                try:
-                    more = self._deliver(batch_size, max_batches)
-                except Exception as err:
-                    self.stderr.write(f"Delivery failed: {err!r}")
-                    more = False
-                if not more:
-                    stop.wait(interval)
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-            close_old_connections()
+        run_until_stopped(
+            lambda: self._deliver(batch_size, max_batches), interval, on_error=report
+        )

@@ -6,8 +6,6 @@ Run it from cron or a systemd timer, or as a long-running process with
 
 from __future__ import annotations
 
-import signal
-import threading
 from typing import Any
 
 from django.apps import apps
@@ -15,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_assignment_timeout.conf import app_settings
 from django_assignment_timeout.exceptions import AssignmentError
+from django_assignment_timeout.management.loop import run_until_stopped
 
 
 class Command(BaseCommand):
@@ -132,40 +131,25 @@ class Command(BaseCommand):
     def _loop(
         self, models: list[Any] | None, batch_size: int | None, interval: float
     ) -> None:
-        from django.db import close_old_connections
-
-        stop = threading.Event()
-
-        def request_stop(signum: int, frame: Any) -> None:
-            # Finish the current batch, then leave the loop.
+        def request_stop(signum: int) -> None:
+            # The loop finishes the current batch, then leaves.
             self.stdout.write(f"received signal {signum}, stopping after this sweep")
-            stop.set()
 
-        previous = {
-            signum: signal.signal(signum, request_stop)
-            for signum in (signal.SIGTERM, signal.SIGINT)
-        }
+        def report(err: Exception) -> None:
+            # A failed sweep (database restart, lost connection) is retried at
+            # the next tick instead of killing the process.
+            self.stderr.write(
+                str(err) if isinstance(err, CommandError) else f"Sweep failed: {err!r}"
+            )
+
         self.stdout.write(f"sweeping every {interval:g}s; SIGTERM or SIGINT stops")
         self.stdout.flush()
-        try:
-            while not stop.is_set():
-                close_old_connections()
-                try:
-                    # A delivery backlog may take one interval per tick, so
-                    # sweeps stay on schedule; the rest goes out next tick.
-                    more = self._sweep_once(models, batch_size, interval)
-                except CommandError as err:
-                    # A failed sweep (database restart, lost connection) is
-                    # retried at the next tick instead of killing the process.
-                    self.stderr.write(str(err))
-                    more = False
-                except Exception as err:  # anything else: keep the loop alive too
-                    self.stderr.write(f"Sweep failed: {err!r}")
-                    more = False
-                if not more:
-                    stop.wait(interval)
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-            close_old_connections()
+        # A delivery backlog may take one interval per tick, so sweeps stay on
+        # schedule; the rest goes out next tick.
+        run_until_stopped(
+            lambda: self._sweep_once(models, batch_size, interval),
+            interval,
+            on_error=report,
+            on_stop=request_stop,
+        )
         self.stdout.write("stopped")
