@@ -96,12 +96,9 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, fake_url: str) -> None:
-    from datetime import timedelta
-
     from django.core.management import call_command
-    from django.utils import timezone
     from firebase_admin import messaging
-    from tests.testapp.models import Driver, StockRequest
+    from tests.testapp.data import due_offers
 
     from django_assignment_timeout.delivery import deliver_pending
     from django_assignment_timeout.models import AssignmentEvent
@@ -110,23 +107,7 @@ def run(args: argparse.Namespace, fake_url: str) -> None:
     from django_assignment_timeout.sweep import sweep
 
     call_command("migrate", verbosity=0)
-    drivers = Driver.objects.bulk_create(
-        Driver(name=f"d{i}") for i in range(args.count)
-    )
-    past = timezone.now() - timedelta(seconds=1)
-    StockRequest.objects.bulk_create(
-        (
-            StockRequest(
-                status="ASSIGNING",
-                target_driver=d,
-                assignment_attempt=1,
-                assignment_started_at=past - timedelta(seconds=300),
-                assignment_expires_at=past,
-            )
-            for d in drivers
-        ),
-        batch_size=1000,
-    )
+    due_offers(args.count)
     sweep()
     notifier = get_notifiers()["push"]
     app = notifier.app()  # type: ignore[attr-defined]

@@ -27,6 +27,7 @@ from django_assignment_timeout.notifiers.base import Notification, Status
 from django_assignment_timeout.signals import fcm_token_invalid
 from django_assignment_timeout.sweep import sweep
 from tests.fcm_fake import FakeFCM, driver_tokens
+from tests.testapp.data import due_offers
 from tests.testapp.models import Driver, StockRequest
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -245,7 +246,7 @@ def test_missing_extra_names_the_pip_command():
 
 
 def test_fault_fcm_down_during_1000_expiries_then_every_event_exactly_once(fake):
-    _due_offers(1000)
+    due_offers(1000)
     port = fake.port
     options = fake.notifier_options(token_resolver="tests.fcm_fake.driver_tokens")
     # Google's token endpoint is another service: it stays up while FCM is down.
@@ -306,22 +307,6 @@ def test_fault_fcm_down_during_1000_expiries_then_every_event_exactly_once(fake)
     assert AssignmentEvent.objects.filter(delivery_state="delivered").count() == 1000
 
 
-def _due_offers(count):
-    """``count`` offers, each to its own driver, already past their deadline."""
-    drivers = Driver.objects.bulk_create(Driver(name=f"d{i}") for i in range(count))
-    past = timezone.now() - timedelta(seconds=1)
-    StockRequest.objects.bulk_create(
-        StockRequest(
-            status="ASSIGNING",
-            target_driver=d,
-            assignment_attempt=1,
-            assignment_started_at=past - timedelta(seconds=300),
-            assignment_expires_at=past,
-        )
-        for d in drivers
-    )
-
-
 _RELAY = """
 import json, os, sys
 os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
@@ -337,7 +322,7 @@ call_command("deliver_assignment_events", *sys.argv[1:])
 
 
 def test_crash_relay_killed_mid_batch_redelivers_at_most_once(fake):
-    _due_offers(200)
+    due_offers(200)
     sweep()
     AssignmentEvent.objects.update(
         next_attempt_at=timezone.now() - timedelta(seconds=1)

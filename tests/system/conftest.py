@@ -145,6 +145,45 @@ def pg_connect(autocommit: bool = True) -> Any:
     )
 
 
+def block_expired_event(blocker: Any, model: Any, pk: Any, attempt: int = 1) -> None:
+    """Hold, uncommitted on ``blocker``, the ``expired`` event of (pk, attempt).
+
+    A sweep batch that reaches that row then waits on the event's unique index,
+    mid-statement, having locked and reset its rows: a deterministic way to
+    catch a sweeper inside its batch, without sleeps.
+    """
+    from django.contrib.contenttypes.models import ContentType
+
+    from django_assignment_timeout.models import AssignmentEvent
+
+    blocker.execute(
+        f"INSERT INTO {AssignmentEvent._meta.db_table} "
+        "(content_type_id, object_pk, attempt, kind, assignee_pk) "
+        "VALUES (%s, %s, %s, 'expired', NULL)",
+        [ContentType.objects.get_for_model(model).pk, str(pk), attempt],
+    )
+
+
+def sweeper_waiting(controller: Any, app_name: str, model: Any) -> int | None:
+    """The pid of ``app_name``'s backend while it waits, mid-statement, on
+    another transaction (the blocker) and holds its own row locks; else None."""
+    row = controller.execute(
+        """
+        SELECT a.pid FROM pg_stat_activity a
+        JOIN pg_locks waiting ON waiting.pid = a.pid AND NOT waiting.granted
+             AND waiting.locktype = 'transactionid'
+        WHERE a.application_name = %s AND a.state = 'active'
+          AND a.query LIKE 'WITH due%%'
+          AND EXISTS (SELECT 1 FROM pg_locks held WHERE held.pid = a.pid
+                      AND held.granted AND held.locktype = 'relation'
+                      AND held.mode = 'RowExclusiveLock'
+                      AND held.relation = %s::regclass)
+        """,
+        [app_name, model._meta.db_table],
+    ).fetchone()
+    return row[0] if row else None
+
+
 def free_port() -> int:
     """A TCP port nothing listens on right now, on 127.0.0.1."""
     with socket.socket() as sock:

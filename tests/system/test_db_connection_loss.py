@@ -13,11 +13,15 @@ a restart, and that every offer ends expired exactly once.
 from __future__ import annotations
 
 import pytest
-from django.contrib.contenttypes.models import ContentType
 
 from django_assignment_timeout.models import AssignmentEvent
 from tests.conftest import make_due
-from tests.system.conftest import pg_connect, wait_for
+from tests.system.conftest import (
+    block_expired_event,
+    pg_connect,
+    sweeper_waiting,
+    wait_for,
+)
 from tests.system.invariants import violations
 from tests.testapp.models import Driver, StockRequest
 
@@ -25,26 +29,6 @@ pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
 
 OFFERS = 300
 APP_NAME = "system-sweeper"
-
-
-def sweeper_waiting(controller, app_name=APP_NAME):
-    """The pid of ``app_name``'s backend while it waits, mid-statement, on
-    another transaction (the blocker) and holds its own row locks; else None."""
-    row = controller.execute(
-        """
-        SELECT a.pid FROM pg_stat_activity a
-        JOIN pg_locks waiting ON waiting.pid = a.pid AND NOT waiting.granted
-             AND waiting.locktype = 'transactionid'
-        WHERE a.application_name = %s AND a.state = 'active'
-          AND a.query LIKE 'WITH due%%'
-          AND EXISTS (SELECT 1 FROM pg_locks held WHERE held.pid = a.pid
-                      AND held.granted AND held.locktype = 'relation'
-                      AND held.mode = 'RowExclusiveLock'
-                      AND held.relation = %s::regclass)
-        """,
-        [app_name, StockRequest._meta.db_table],
-    ).fetchone()
-    return row[0] if row else None
 
 
 def test_sweep_connection_terminated_mid_batch(children):
@@ -62,21 +46,15 @@ def test_sweep_connection_terminated_mid_batch(children):
     )
     wait_for(lambda: "sweeping every" in sweeper.stdout(), timeout=30, what="the loop")
 
-    content_type = ContentType.objects.get_for_model(StockRequest)
     blocker = pg_connect(autocommit=False)
     controller = pg_connect()
     try:
         # An uncommitted event for the last row due: the sweep's INSERT of the
         # same (assignment, attempt, kind) must wait for this transaction.
-        blocker.execute(
-            f"INSERT INTO {AssignmentEvent._meta.db_table} "
-            "(content_type_id, object_pk, attempt, kind, assignee_pk) "
-            "VALUES (%s, %s, 1, 'expired', NULL)",
-            [content_type.pk, str(pks[-1])],
-        )
+        block_expired_event(blocker, StockRequest, pks[-1])
         make_due(StockRequest)
         pid = wait_for(
-            lambda: sweeper_waiting(controller),
+            lambda: sweeper_waiting(controller, APP_NAME, StockRequest),
             timeout=30,
             what="the sweeper mid-batch",
         )

@@ -23,15 +23,19 @@ import json
 from pathlib import Path
 
 import pytest
-from django.contrib.contenttypes.models import ContentType
 
 from django_assignment_timeout.delivery import deliver_pending
 from django_assignment_timeout.models import AssignmentEvent, DeliveryState
 from tests.conftest import make_due
-from tests.system.conftest import pg_connect, start_worker, wait_for
+from tests.system.conftest import (
+    block_expired_event,
+    pg_connect,
+    start_worker,
+    sweeper_waiting,
+    wait_for,
+)
 from tests.system.invariants import violations
 from tests.system.notifiers import sends
-from tests.system.test_db_connection_loss import sweeper_waiting
 from tests.testapp.models import Driver, StockRequest
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
@@ -73,20 +77,14 @@ def test_worker_killed_mid_sweep_and_mid_delivery(children, own_redis, tmp_path)
     assert not AssignmentEvent.objects.undelivered().exists()
 
     # -- crash 1: mid sweep batch -------------------------------------------
-    content_type = ContentType.objects.get_for_model(StockRequest)
     blocker = pg_connect(autocommit=False)
     controller = pg_connect()
     try:
-        blocker.execute(
-            f"INSERT INTO {AssignmentEvent._meta.db_table} "
-            "(content_type_id, object_pk, attempt, kind, assignee_pk) "
-            "VALUES (%s, %s, 1, 'expired', NULL)",
-            [content_type.pk, str(pks[-1])],
-        )
+        block_expired_event(blocker, StockRequest, pks[-1])
         make_due(StockRequest)
         first = start_worker(children, "worker-1", own_redis.url, settings)
         pid = wait_for(
-            lambda: sweeper_waiting(controller, "worker-1"),
+            lambda: sweeper_waiting(controller, "worker-1", StockRequest),
             timeout=60,
             what="worker-1 inside its sweep batch",
         )
