@@ -275,7 +275,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--loop-rows", type=int, default=2_000)
     parser.add_argument("--rss-rows", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=5, help="best of N (default 5)")
+    parser.add_argument("--repeat", type=int, default=10, help="best of N (default 10)")
     parser.add_argument("--child", metavar="DATABASE", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
