@@ -25,6 +25,7 @@ from django_assignment_timeout.expressions import deadline_in
 from django_assignment_timeout.models import AssignmentEvent, DeliveryState
 from django_assignment_timeout.sweep import sweep
 from tests.conftest import make_due
+from tests.testapp.data import offered_requests
 from tests.testapp.models import Driver, StockRequest, Ticket
 
 site = admin.AdminSite(name="assignment_admin")
@@ -369,9 +370,7 @@ def test_change_page_shows_history_with_delivery_state(admin_client, user):
 
 @pytest.fixture
 def events(driver):
-    rows = [StockRequest.objects.create() for _ in range(3)]
-    for row in rows:
-        row.offer(driver)
+    offered_requests(driver, 3)
     events = list(AssignmentEvent.objects.order_by("id"))
     AssignmentEvent.objects.filter(pk=events[0].pk).update(
         delivery_state=DeliveryState.DEAD,

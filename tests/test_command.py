@@ -18,6 +18,7 @@ from django.db import connection
 from django_assignment_timeout import sweep as sweep_module
 from django_assignment_timeout.exceptions import AssignmentError
 from tests.conftest import make_due
+from tests.testapp.data import offered_requests
 from tests.testapp.models import StockRequest, Ticket
 
 
@@ -25,13 +26,6 @@ def run(*args):
     out = StringIO()
     call_command("expire_assignments", *args, stdout=out, stderr=StringIO())
     return out.getvalue()
-
-
-def offered_requests(driver, count):
-    rows = [StockRequest.objects.create() for _ in range(count)]
-    for row in rows:
-        row.offer(driver)
-    return rows
 
 
 @pytest.mark.django_db

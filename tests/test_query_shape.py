@@ -12,16 +12,10 @@ from django.test.utils import CaptureQueriesContext
 from django_assignment_timeout.models import _short_name
 from django_assignment_timeout.sweep import expire_batch, sweep
 from tests.conftest import make_due
+from tests.testapp.data import offered_requests
 from tests.testapp.models import StockRequest
 
 ROWS = 100_000
-
-
-def offered_requests(driver, count):
-    rows = [StockRequest.objects.create() for _ in range(count)]
-    for row in rows:
-        row.offer(driver)
-    return rows
 
 
 def queries_for_one_batch(size):

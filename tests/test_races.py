@@ -32,6 +32,7 @@ from django_assignment_timeout.models import AssignmentEvent
 from django_assignment_timeout.sweep import sweep
 from tests import services
 from tests.conftest import make_due
+from tests.testapp.data import offered_requests
 from tests.testapp.models import StockRequest
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -61,13 +62,6 @@ class Worker(threading.Thread):
         if self.error is not None:
             raise self.error
         return self.result
-
-
-def offered(driver, count):
-    rows = [StockRequest.objects.create() for _ in range(count)]
-    for row in rows:
-        row.offer(driver)
-    return rows
 
 
 def status(row):
@@ -122,7 +116,7 @@ def set_lock_timeout(seconds):
 
 @pytest.mark.not_sqlite
 def test_the_sweep_skips_a_row_another_transaction_holds(driver):
-    locked, free = offered(driver, 2)
+    locked, free = offered_requests(driver, 2)
     make_due(StockRequest)
     holding, release = threading.Event(), threading.Event()
 
@@ -154,7 +148,7 @@ def test_the_sweep_skips_a_row_another_transaction_holds(driver):
 def test_an_accept_waits_for_a_held_row_then_sees_the_committed_state(
     driver, holder_commits
 ):
-    (row,) = offered(driver, 1)
+    (row,) = offered_requests(driver, 1)
     holding, release = threading.Event(), threading.Event()
 
     class Rollback(Exception):
@@ -195,7 +189,7 @@ def test_an_accept_waits_for_a_held_row_then_sees_the_committed_state(
 
 
 def test_concurrent_sweepers_expire_each_offer_exactly_once(driver):
-    rows = offered(driver, 40)
+    rows = offered_requests(driver, 40)
     for row in rows[:20]:  # a second attempt for half of them
         row.expire(force=True)
         row.offer(driver)

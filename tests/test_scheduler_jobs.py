@@ -16,6 +16,7 @@ from django_assignment_timeout.schedulers.command import CommandScheduler
 from tests.conftest import make_due
 from tests.schedulers_support.assertions import expired_events, status
 from tests.schedulers_support.processes import running, wait_for, worker_env
+from tests.testapp.data import offered_requests
 from tests.testapp.models import StockRequest, Ticket
 
 LABEL = "testapp.StockRequest"
@@ -97,9 +98,7 @@ def test_expire_offer_bad_arguments_are_typed_errors(label, attempt):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_sweep_triggers_at_once_expire_once_and_write_one_event(driver):
-    requests = [StockRequest.objects.create() for _ in range(3)]
-    for request in requests:
-        request.offer(driver)
+    requests = offered_requests(driver, 3)
     make_due(StockRequest)
     barrier = threading.Barrier(2)
     results: list[dict] = []

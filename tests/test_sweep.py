@@ -10,16 +10,10 @@ from django_assignment_timeout.exceptions import InvalidArgument
 from django_assignment_timeout.models import AssignmentEvent
 from django_assignment_timeout.sweep import count_due, sweep
 from tests.conftest import make_due
+from tests.testapp.data import offered_requests
 from tests.testapp.models import StockRequest, Ticket
 
 pytestmark = pytest.mark.django_db
-
-
-def offered_requests(driver, count, **values):
-    rows = [StockRequest.objects.create() for _ in range(count)]
-    for row in rows:
-        row.offer(driver, **values)
-    return rows
 
 
 def test_sweep_expires_only_due_offers(driver, other_driver, user):

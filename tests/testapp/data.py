@@ -26,3 +26,14 @@ def due_offers(count: int) -> None:
         ),
         batch_size=1000,
     )
+
+
+def offered_requests(
+    driver: Driver, count: int, **values: object
+) -> list[StockRequest]:
+    """``count`` new stock requests, each offered to ``driver`` (``values``: the
+    offer's extra field values, such as ``assignment_mode``)."""
+    rows = [StockRequest.objects.create() for _ in range(count)]
+    for row in rows:
+        row.offer(driver, **values)
+    return rows
