@@ -65,17 +65,30 @@ def stop(proc: subprocess.Popen, timeout: float = 10) -> int:
 
 
 def wait_for(
-    predicate: Callable[[], Any], timeout: float, what: str, log: Path | None = None
+    predicate: Callable[[], Any],
+    timeout: float,
+    what: str = "",
+    log: Path | None = None,
+    *,
+    interval: float = 0.05,
 ) -> Any:
-    """Poll ``predicate`` until truthy; after ``timeout``, fail showing the log."""
+    """Poll ``predicate`` until truthy; after ``timeout``, fail showing the log.
+
+    The predicate runs once more after the deadline, so a condition that came
+    true during the last sleep is not reported as a timeout.
+    """
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         value = predicate()
         if value:
             return value
-        time.sleep(0.1)
+        if time.monotonic() > deadline:
+            break
+        time.sleep(interval)
     tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{tail}")
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what or predicate}\n{tail}"
+    )
 
 
 def run_producer(*args: str, env: dict[str, str], timeout: float = 30) -> dict:

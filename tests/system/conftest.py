@@ -1,5 +1,6 @@
-"""Helpers of the system tests: child processes that are always reaped,
-polling with a deadline, and raw connections to the test database."""
+"""Helpers of the system tests: child processes that are always reaped and
+raw connections to the test database (polling with a deadline is
+``tests.schedulers_support.processes.wait_for``, re-exported here)."""
 
 from __future__ import annotations
 
@@ -10,27 +11,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.schedulers_support.processes import wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(
-    predicate: Any, *, timeout: float, interval: float = 0.05, what: str = ""
-) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what or predicate}")
-        time.sleep(interval)
 
 
 def child_env(**extra: str) -> dict[str, str]:
