@@ -131,9 +131,11 @@ class Command(BaseCommand):
     def _loop(
         self, models: list[Any] | None, batch_size: int | None, interval: float
     ) -> None:
-        def request_stop(signum: int) -> None:
-            # The loop finishes the current batch, then leaves.
-            self.stdout.write(f"received signal {signum}, stopping after this sweep")
+        def stopped_by(signum: int) -> None:
+            # Told once the sweep that was running when the signal came ended.
+            self.stdout.write(
+                f"received signal {signum}, finished the sweep in progress"
+            )
 
         def report(err: Exception) -> None:
             # A failed sweep (database restart, lost connection) is retried at
@@ -150,6 +152,6 @@ class Command(BaseCommand):
             lambda: self._sweep_once(models, batch_size, interval),
             interval,
             on_error=report,
-            on_stop=request_stop,
+            on_stop=stopped_by,
         )
         self.stdout.write("stopped")
