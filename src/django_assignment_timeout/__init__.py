@@ -2,7 +2,8 @@
 
 This module imports no models and no optional integration, so it is safe to
 import before the app registry is ready. The model mixin lives in
-:mod:`django_assignment_timeout.models`.
+:mod:`django_assignment_timeout.models`; every exception the library raises
+is importable from here.
 """
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ from django_assignment_timeout.exceptions import (
     AssignmentError,
     AssignmentNotFound,
     ConfigurationError,
+    InvalidArgument,
+    InvalidNotification,
     MissingExtraError,
     NoActiveOffer,
+    NotifierError,
     NotOfferedToYou,
     OfferExpired,
+    OfferNotDue,
+    SweepConflict,
     TransitionError,
 )
 
@@ -33,10 +39,15 @@ __all__ = [
     "AssignmentError",
     "AssignmentNotFound",
     "ConfigurationError",
+    "InvalidArgument",
+    "InvalidNotification",
     "MissingExtraError",
     "NoActiveOffer",
     "NotOfferedToYou",
+    "NotifierError",
     "OfferExpired",
+    "OfferNotDue",
+    "SweepConflict",
     "TransitionError",
     "__version__",
 ]

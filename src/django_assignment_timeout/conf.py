@@ -1,107 +1,124 @@
-"""Settings, declared with django-appconf and read at use time.
+"""Settings: each ``ASSIGNMENT_TIMEOUT_*`` setting declared once, typed, read at use time.
 
-django-appconf puts each default on ``django.conf.settings`` under the
-``ASSIGNMENT_TIMEOUT_`` prefix. Values are always read back through
-``settings`` when they are used (never from the class attributes, which are
-fixed at import), so ``override_settings`` reaches them. Validation happens in
-system checks (:mod:`django_assignment_timeout.checks`), not here.
+:class:`AppSettings` declares every setting with its type and default. Each
+access reads ``django.conf.settings`` afresh (so ``override_settings`` reaches
+it), falling back to the default. django-appconf puts the defaults on
+``settings`` too, from the same declarations, once the app is ready
+(:func:`register_defaults`): importing this module never touches settings,
+so it is safe from a project's ``celery.py`` while settings are still loading.
+Validation happens in the system checks (:mod:`django_assignment_timeout.checks`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from appconf import AppConf
 from django.conf import settings
 
+__all__ = [
+    "DEFAULT_NOTIFIER",
+    "DEFAULT_SCHEDULER",
+    "PREFIX",
+    "AppSettings",
+    "Setting",
+    "app_settings",
+    "register_defaults",
+]
+
+PREFIX = "ASSIGNMENT_TIMEOUT"
 DEFAULT_SCHEDULER = "django_assignment_timeout.schedulers.command.CommandScheduler"
 DEFAULT_NOTIFIER = "django_assignment_timeout.notifiers.log.LogNotifier"
 
+T = TypeVar("T")
 
-class AssignmentTimeoutConf(AppConf):  # type: ignore[misc]
-    """Defaults for every ``ASSIGNMENT_TIMEOUT_*`` setting."""
+
+class Setting(Generic[T]):
+    """One setting: its default, read from ``django.conf.settings`` at each access."""
+
+    def __init__(self, default: T) -> None:
+        self.default = default
+        self.name = ""
+
+    def __set_name__(self, owner: type, attr: str) -> None:
+        self.name = f"{PREFIX}_{attr}"
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> Setting[T]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> T: ...
+
+    def __get__(self, obj: object, owner: type | None = None) -> T | Setting[T]:
+        if obj is None:
+            return self
+        value: T = getattr(settings, self.name, self.default)
+        return value
+
+
+class AppSettings:
+    """Every ``ASSIGNMENT_TIMEOUT_*`` setting with its type and default.
+
+    Use the module's :data:`app_settings` instance: ``app_settings.SECONDS``.
+    Values are typed as documented; a project may set anything, which the
+    system checks report.
+    """
 
     #: Seconds an assignee has to accept an offer, unless the model says otherwise.
-    SECONDS = 300
+    SECONDS = Setting[float](300)
     #: Seconds between periodic sweeps (beat entry, Huey period, ``--loop`` interval).
-    SWEEP_INTERVAL = 60
+    SWEEP_INTERVAL = Setting[float](60)
     #: Rows expired per transaction by a sweep (the portable path caps it at
     #: 5,000). Each batch pays a commit that flushes its WAL, so fewer, larger
     #: batches are faster; the rows a batch locks are all past their deadline,
     #: so the locks make no accept wait that could still succeed.
-    BATCH_SIZE = 10_000
+    BATCH_SIZE = Setting[int](10_000)
     #: Batches one sweep run may take before it returns (and reports more to do).
-    MAX_BATCHES = 200
+    MAX_BATCHES = Setting[int](200)
     #: The scheduler backend: what triggers sweeps, precise expiry and delivery.
-    SCHEDULER: dict[str, Any] = {"BACKEND": DEFAULT_SCHEDULER, "OPTIONS": {}}
+    SCHEDULER = Setting[dict[str, Any]]({"BACKEND": DEFAULT_SCHEDULER, "OPTIONS": {}})
     #: Notifier backends, configured like ``CACHES``.
-    NOTIFIERS: dict[str, dict[str, Any]] = {
-        "default": {"BACKEND": DEFAULT_NOTIFIER, "OPTIONS": {}}
-    }
+    NOTIFIERS = Setting[dict[str, dict[str, Any]]](
+        {"default": {"BACKEND": DEFAULT_NOTIFIER, "OPTIONS": {}}}
+    )
     #: Events one delivery run claims per batch.
-    DELIVERY_BATCH_SIZE = 100
+    DELIVERY_BATCH_SIZE = Setting[int](100)
     #: Tries before an event is marked dead.
-    DELIVERY_MAX_ATTEMPTS = 8
+    DELIVERY_MAX_ATTEMPTS = Setting[int](8)
     #: First retry delay in seconds; doubles on every try, with jitter.
-    DELIVERY_BACKOFF = 5.0
+    DELIVERY_BACKOFF = Setting[float](5.0)
     #: Upper bound of one retry delay in seconds.
-    DELIVERY_BACKOFF_MAX = 3600.0
+    DELIVERY_BACKOFF_MAX = Setting[float](3600.0)
     #: Seconds a claimed event stays invisible to other relays (a crash re-sends after it).
-    DELIVERY_LEASE = 120.0
+    DELIVERY_LEASE = Setting[float](120.0)
 
+    @classmethod
+    def declared(cls) -> dict[str, Setting[Any]]:
+        """Every declared setting by its short name (``"SECONDS"``)."""
+        return {
+            name: value
+            for name, value in vars(cls).items()
+            if isinstance(value, Setting)
+        }
+
+
+app_settings = AppSettings()
+
+
+def register_defaults() -> type:
+    """Put every default on ``django.conf.settings`` through django-appconf.
+
+    Called from ``AppConfig.ready()``, when settings are loaded. Returns the
+    AppConf class, built from :class:`AppSettings` so each default is
+    written once.
+    """
+
+    # Creating an AppConf subclass reads and writes settings: not at import.
     class Meta:
-        prefix = "ASSIGNMENT_TIMEOUT"
+        prefix = PREFIX
 
-
-class _Settings:
-    """Typed, read-at-use-time view of the ``ASSIGNMENT_TIMEOUT_*`` settings."""
-
-    def _get(self, name: str) -> Any:
-        return getattr(settings, f"ASSIGNMENT_TIMEOUT_{name}")
-
-    @property
-    def SECONDS(self) -> float:
-        return self._get("SECONDS")  # type: ignore[no-any-return]
-
-    @property
-    def SWEEP_INTERVAL(self) -> float:
-        return self._get("SWEEP_INTERVAL")  # type: ignore[no-any-return]
-
-    @property
-    def BATCH_SIZE(self) -> int:
-        return self._get("BATCH_SIZE")  # type: ignore[no-any-return]
-
-    @property
-    def MAX_BATCHES(self) -> int:
-        return self._get("MAX_BATCHES")  # type: ignore[no-any-return]
-
-    @property
-    def SCHEDULER(self) -> dict[str, Any]:
-        return self._get("SCHEDULER")  # type: ignore[no-any-return]
-
-    @property
-    def NOTIFIERS(self) -> dict[str, dict[str, Any]]:
-        return self._get("NOTIFIERS")  # type: ignore[no-any-return]
-
-    @property
-    def DELIVERY_BATCH_SIZE(self) -> int:
-        return self._get("DELIVERY_BATCH_SIZE")  # type: ignore[no-any-return]
-
-    @property
-    def DELIVERY_MAX_ATTEMPTS(self) -> int:
-        return self._get("DELIVERY_MAX_ATTEMPTS")  # type: ignore[no-any-return]
-
-    @property
-    def DELIVERY_BACKOFF(self) -> float:
-        return self._get("DELIVERY_BACKOFF")  # type: ignore[no-any-return]
-
-    @property
-    def DELIVERY_BACKOFF_MAX(self) -> float:
-        return self._get("DELIVERY_BACKOFF_MAX")  # type: ignore[no-any-return]
-
-    @property
-    def DELIVERY_LEASE(self) -> float:
-        return self._get("DELIVERY_LEASE")  # type: ignore[no-any-return]
-
-
-app_settings = _Settings()
+    namespace: dict[str, Any] = {
+        name: setting.default for name, setting in AppSettings.declared().items()
+    }
+    namespace.update(Meta=Meta, __module__=__name__)
+    return type("AssignmentTimeoutConf", (AppConf,), namespace)

@@ -1,7 +1,8 @@
-"""The library's exceptions: one base class, typed subclasses.
+"""Every exception the library raises: one base class, typed subclasses.
 
 Refused transitions carry an ``http_status`` and a stable ``code`` so that a
-consumer's API can map them without a lookup table of its own.
+consumer's API can map them without a lookup table of its own. Configuration
+errors are also :class:`~django.core.exceptions.ImproperlyConfigured`.
 """
 
 from __future__ import annotations
@@ -119,3 +120,34 @@ class OfferNotDue(TransitionError):
 
 class InvalidArgument(AssignmentError, ValueError):
     """A lifecycle call got an argument it can not use (a bad assignee, timeout or field)."""
+
+
+class SweepConflict(AssignmentError):
+    """A locked batch did not update as locked; the batch was rolled back."""
+
+
+class InvalidNotification(AssignmentError, ValueError):
+    """A :class:`~django_assignment_timeout.notifiers.base.Notification` was built with values no backend can send."""
+
+
+class NotifierError(AssignmentError):
+    """A notifier could not talk to its service at all (credentials, auth, transport)."""
+
+
+__all__ = [
+    "AlreadyOffered",
+    "AlreadyTaken",
+    "AssignmentError",
+    "AssignmentNotFound",
+    "ConfigurationError",
+    "InvalidArgument",
+    "InvalidNotification",
+    "MissingExtraError",
+    "NoActiveOffer",
+    "NotOfferedToYou",
+    "NotifierError",
+    "OfferExpired",
+    "OfferNotDue",
+    "SweepConflict",
+    "TransitionError",
+]

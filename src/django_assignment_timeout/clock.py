@@ -1,0 +1,62 @@
+"""The database clock: expressions that read and compute time on the database server.
+
+Every deadline is computed and compared on the database server, never in
+Python, so that web workers with skewed clocks agree on when an offer ends.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from django.db import connections
+from django.db.models import DateTimeField, DurationField, ExpressionWrapper, Value
+from django.db.models.expressions import CombinedExpression
+from django.db.models.functions import Now
+from django.db.models.sql import Query
+from django.utils.dateparse import parse_datetime
+
+__all__ = ["DatabaseNow", "database_now", "deadline_in"]
+
+
+class DatabaseNow(Now):
+    """``Now()`` that is UTC on every backend.
+
+    Django's ``Now()`` is ``CURRENT_TIMESTAMP(6)`` on MySQL, which is in the
+    session's time zone, while Django stores UTC there when ``USE_TZ`` is on.
+    ``UTC_TIMESTAMP(6)`` is the same instant in the representation Django uses.
+    """
+
+    def as_mysql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        return self.as_sql(
+            compiler, connection, template="UTC_TIMESTAMP(6)", **extra_context
+        )
+
+
+def deadline_in(seconds: float) -> ExpressionWrapper[CombinedExpression]:
+    """The database's now plus ``seconds``, as a datetime expression."""
+    return ExpressionWrapper(
+        DatabaseNow() + Value(timedelta(seconds=seconds), output_field=DurationField()),
+        output_field=DateTimeField(),
+    )
+
+
+def database_now(using: str) -> datetime:
+    """Read the database clock once, as an aware UTC datetime.
+
+    An answer (accept / reject) compares the deadline with this value and
+    stamps its event with it, so the event records the very instant the
+    decision was made on, not the later moment its INSERT ran.
+    """
+    connection = connections[using]
+    compiler = Query(None).get_compiler(using=using)
+    sql, params = compiler.compile(DatabaseNow())
+    with connection.cursor() as cursor:
+        # A params list (even empty) makes every backend unescape "%%".
+        cursor.execute(f"SELECT {sql}", list(params))
+        value = cursor.fetchone()[0]
+    if isinstance(value, str):  # SQLite returns text
+        value = parse_datetime(value)
+    if value.tzinfo is None:  # MySQL returns naive UTC
+        value = value.replace(tzinfo=timezone.utc)
+    return value  # type: ignore[no-any-return]
