@@ -8,24 +8,29 @@ treated by the relay as "retry every recipient of this call later".
 
 from __future__ import annotations
 
+import abc
 import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from django_assignment_timeout.exceptions import AssignmentError
+from django_assignment_timeout.backends import BaseBackend
+from django_assignment_timeout.exceptions import InvalidNotification, NotifierError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from django.core.checks import CheckMessage
+SETTING = "ASSIGNMENT_TIMEOUT_NOTIFIERS"
 
-
-class InvalidNotification(AssignmentError, ValueError):
-    """A :class:`Notification` was built with values no backend can send."""
-
-
-class NotifierError(AssignmentError):
-    """A notifier could not talk to its service at all (credentials, auth, transport)."""
+__all__ = [
+    "SETTING",
+    "BaseNotifier",
+    "InvalidNotification",
+    "Notification",
+    "NotifierError",
+    "RecipientResult",
+    "Status",
+    "recipient_key",
+]
 
 
 class Status(str, enum.Enum):
@@ -101,38 +106,16 @@ class RecipientResult:
     error: str = ""
 
 
-class BaseNotifier:
+class BaseNotifier(BaseBackend):
     """Base class of notifier backends, configured like ``CACHES``.
 
-    Subclasses implement :meth:`send` and may extend :meth:`check`.
+    Built as ``Backend(alias, options)``; subclasses implement :meth:`send`
+    and may extend :meth:`check`.
     """
 
-    #: Option names this backend understands; others are reported by ``check()``.
-    known_options: frozenset[str] = frozenset()
+    setting: ClassVar[str] = SETTING
+    unknown_option_id: ClassVar[str] = "assignment_timeout.E031"
 
-    def __init__(self, alias: str, options: dict[str, Any] | None = None) -> None:
-        self.alias = alias
-        self.options = dict(options or {})
-
+    @abc.abstractmethod
     def send(self, notifications: Sequence[Notification]) -> list[RecipientResult]:
         """Send ``notifications``; return one result per (notification, recipient)."""
-        raise NotImplementedError
-
-    def check(self) -> list[CheckMessage]:
-        """System-check messages about this backend's configuration."""
-        from django.core.checks import Error
-
-        unknown = sorted(set(self.options) - self.known_options)
-        if unknown:
-            return [
-                Error(
-                    f"Notifier {self.alias!r} ({type(self).__name__}) has unknown "
-                    f"OPTIONS {', '.join(map(repr, unknown))}.",
-                    hint=f"Known options: {', '.join(sorted(self.known_options)) or 'none'}.",
-                    id="assignment_timeout.E031",
-                )
-            ]
-        return []
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.alias!r}>"

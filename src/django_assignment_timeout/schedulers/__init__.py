@@ -1,61 +1,37 @@
-"""Loading the configured scheduler backend (``ASSIGNMENT_TIMEOUT_SCHEDULER``)."""
+"""The configured scheduler backend (``ASSIGNMENT_TIMEOUT_SCHEDULER``).
+
+The core reaches the scheduler only through :func:`get_scheduler`; the
+backends themselves (``schedulers.command``, ``.celery``, ``.huey``,
+``.tasks``) are loaded by dotted path when the setting names them.
+"""
 
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from typing import Any
 
-from django.core.signals import setting_changed
-from django.dispatch import receiver
-from django.utils.module_loading import import_string
-
-from django_assignment_timeout.conf import app_settings
+from django_assignment_timeout.backends import BackendHandler
 from django_assignment_timeout.exceptions import ConfigurationError
-from django_assignment_timeout.schedulers.base import BaseScheduler
+from django_assignment_timeout.schedulers.base import SETTING, BaseScheduler
 
 logger = logging.getLogger("django_assignment_timeout")
 
-SETTING = "ASSIGNMENT_TIMEOUT_SCHEDULER"
+__all__ = ["SETTING", "BaseScheduler", "get_scheduler", "load_scheduler", "ready"]
+
+#: Loads and caches the one scheduler backend.
+handler: BackendHandler[BaseScheduler] = BackendHandler(
+    SETTING, BaseScheduler, single=True
+)
 
 
 def load_scheduler(config: Any) -> BaseScheduler:
     """Build a scheduler from a ``{"BACKEND": path, "OPTIONS": {...}}`` dict."""
-    if isinstance(config, str):
-        config = {"BACKEND": config}
-    if not isinstance(config, dict) or not isinstance(config.get("BACKEND"), str):
-        raise ConfigurationError(
-            f"{SETTING} must be a dict like "
-            '{"BACKEND": "dotted.path", "OPTIONS": {}}.'
-        )
-    path = config["BACKEND"]
-    # Only a missing OPTIONS means none: [] or "" is a wrong type (check E020).
-    options = {} if config.get("OPTIONS") is None else config["OPTIONS"]
-    if not isinstance(options, dict):
-        raise ConfigurationError(f'{SETTING}["OPTIONS"] must be a dict.')
-    try:
-        backend = import_string(path)
-    except ConfigurationError:
-        raise
-    except ImportError as err:
-        raise ConfigurationError(
-            f"{SETTING}: could not import backend {path!r}: {err}"
-        ) from err
-    if not (isinstance(backend, type) and issubclass(backend, BaseScheduler)):
-        raise ConfigurationError(
-            f"{SETTING}: {path!r} is not a BaseScheduler subclass."
-        )
-    return backend(options)
-
-
-@lru_cache(maxsize=1)
-def _cached(config_repr: str) -> BaseScheduler:
-    return load_scheduler(app_settings.SCHEDULER)
+    return handler.load("default", config)
 
 
 def get_scheduler() -> BaseScheduler:
     """The configured scheduler backend (built once per setting value)."""
-    return _cached(repr(app_settings.SCHEDULER))
+    return handler["default"]
 
 
 def ready() -> None:
@@ -70,9 +46,3 @@ def ready() -> None:
         logger.warning("Scheduler not loaded: %s", err)
         return
     scheduler.ready()
-
-
-@receiver(setting_changed)
-def _reset(setting: str, **kwargs: Any) -> None:
-    if setting == SETTING:
-        _cached.cache_clear()

@@ -7,47 +7,41 @@ clock and the periodic sweep repairs whatever a lost trigger left behind.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import abc
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django_assignment_timeout.backends import BaseBackend
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from django.core.checks import CheckMessage
     from django.db import models
 
+__all__ = ["SETTING", "BaseScheduler"]
 
-class BaseScheduler:
-    """Base class of scheduler backends. Subclasses override what they support."""
+SETTING = "ASSIGNMENT_TIMEOUT_SCHEDULER"
+
+
+class BaseScheduler(BaseBackend):
+    """Base class of scheduler backends, built as ``Backend(alias, options)``.
+
+    Subclasses set the ``supports_*`` flags and implement the two triggers.
+    """
+
+    setting: ClassVar[str] = SETTING
+    unknown_option_id: ClassVar[str] = "assignment_timeout.E021"
 
     #: The backend runs the sweep periodically by itself.
-    supports_periodic_sweep = False
+    supports_periodic_sweep: ClassVar[bool] = False
     #: The backend can run one offer's expiry at its deadline.
-    supports_precise_expiry = False
+    supports_precise_expiry: ClassVar[bool] = False
     #: The backend can run notification delivery in the background.
-    supports_deferred_delivery = False
+    supports_deferred_delivery: ClassVar[bool] = False
 
-    def __init__(self, options: dict[str, Any] | None = None) -> None:
-        self.options = dict(options or {})
-
-    #: OPTIONS keys this backend understands; any other key is check E021.
-    known_options: frozenset[str] = frozenset()
-
-    def check(self) -> list[CheckMessage]:
-        """System-check messages about this backend's configuration."""
-        from django.core.checks import Error
-
-        unknown = sorted(set(self.options) - self.known_options)
-        if not unknown:
-            return []
-        known = ", ".join(sorted(self.known_options)) or "none"
-        return [
-            Error(
-                f"ASSIGNMENT_TIMEOUT_SCHEDULER['OPTIONS'] has unknown key(s) "
-                f"{', '.join(map(repr, unknown))} for {type(self).__name__}.",
-                hint=f"Known options: {known}.",
-                id="assignment_timeout.E021",
-            )
-        ]
+    @property
+    def where(self) -> str:
+        """The one scheduler is configured in the setting itself, not under an alias."""
+        return SETTING
 
     def ready(self) -> None:
         """Register this backend's tasks with its framework, from ``AppConfig.ready``.
@@ -57,18 +51,20 @@ class BaseScheduler:
         process. The default registers nothing.
         """
 
+    @abc.abstractmethod
     def schedule_expiry(
         self, model: type[models.Model], pk: Any, attempt: int, deadline: datetime
     ) -> None:
         """Arrange for offer (``model``, ``pk``, ``attempt``) to expire at ``deadline``.
 
-        Called after the offering transaction commits. The default does
-        nothing: the periodic sweep expires the offer.
+        Called after the offering transaction commits. A backend without
+        precise expiry does nothing: the periodic sweep expires the offer.
         """
 
+    @abc.abstractmethod
     def schedule_delivery(self) -> None:
         """Arrange for undelivered events to be delivered soon.
 
-        Called after a transaction that wrote events commits. The default does
-        nothing: the next sweep run delivers them.
+        Called after a transaction that wrote events commits. A backend
+        without deferred delivery does nothing: the next sweep run delivers.
         """
