@@ -1,211 +1,57 @@
-"""The abstract mixin, its QuerySet, and the library's event (outbox) model."""
+"""The abstract mixin a model adopts, and the library's event model.
+
+:class:`ExpiringAssignmentMixin` is the top of the library's core: it calls
+the lifecycle and the sweep through its QuerySet (:mod:`.queryset`). The
+event model lives in :mod:`.events` and is re-exported here, where Django's
+app registry, migrations and users' imports find it.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from django.contrib.contenttypes.fields import GenericForeignKey
-from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
 from django.db.models.signals import class_prepared
 from django.utils.translation import gettext_lazy as _
 
 from django_assignment_timeout import lifecycle
-from django_assignment_timeout.expressions import DatabaseNow
+from django_assignment_timeout.checks.models import check_model
+from django_assignment_timeout.events import (
+    AssignmentEvent,
+    AssignmentEventQuerySet,
+    DeliveryState,
+    EventKind,
+)
+from django_assignment_timeout.notifications import default_notifications
 from django_assignment_timeout.options import (
     ATTEMPT,
     EXPIRES_AT,
     STARTED_AT,
     AssignmentOptions,
+    assignment_models,
     field_or_none,
     options_for,
+    register_adopter,
 )
+from django_assignment_timeout.queryset import AssignmentManager, AssignmentQuerySet
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from django_assignment_timeout.notifiers.base import Notification
-    from django_assignment_timeout.sweep import SweepResult
 
-
-class EventKind(models.TextChoices):
-    """What happened to an offer."""
-
-    OFFERED = "offered", _("offered")
-    ACCEPTED = "accepted", _("accepted")
-    REJECTED = "rejected", _("rejected")
-    EXPIRED = "expired", _("expired")
-
-
-class DeliveryState(models.TextChoices):
-    """Where an event is in the notification relay."""
-
-    PENDING = "pending", _("pending")
-    DELIVERED = "delivered", _("delivered")
-    DEAD = "dead", _("dead")
-
-
-class AssignmentEventQuerySet(models.QuerySet["AssignmentEvent"]):
-    """Queries over events: an assignment's history, the relay's backlog."""
-
-    def for_assignment(self, assignment: models.Model) -> AssignmentEventQuerySet:
-        """Every event of one assignment, oldest first (one query)."""
-        content_type = ContentType.objects.get_for_model(type(assignment))
-        return self.filter(
-            content_type=content_type, object_pk=str(assignment.pk)
-        ).order_by("id")
-
-    def undelivered(self) -> AssignmentEventQuerySet:
-        """Events the relay still has to deliver."""
-        return self.filter(delivery_state=DeliveryState.PENDING)
-
-    def dead(self) -> AssignmentEventQuerySet:
-        """Events the relay gave up on after its last try."""
-        return self.filter(delivery_state=DeliveryState.DEAD)
-
-
-class AssignmentEvent(models.Model):
-    """One offered / accepted / rejected / expired transition.
-
-    Written in the same transaction as the change it records, it is both the
-    audit trail and the notification outbox. (assignment, attempt, kind) is
-    unique: the backstop of exactly-once expiry.
-    """
-
-    content_type = models.ForeignKey(
-        ContentType,
-        on_delete=models.CASCADE,
-        related_name="+",
-        verbose_name=_("assignment type"),
-    )
-    object_pk = models.CharField(_("assignment key"), max_length=64)
-    assignment = GenericForeignKey("content_type", "object_pk")
-    attempt = models.PositiveIntegerField(_("attempt"))
-    kind = models.CharField(_("kind"), max_length=16, choices=EventKind.choices)
-    # NULL, not "": an event without an assignee; "" could be a real key.
-    assignee_pk = models.CharField(  # noqa: DJ001
-        _("assignee key"), max_length=64, null=True, blank=True
-    )
-    deadline = models.DateTimeField(_("offer deadline"), null=True, blank=True)
-    reason = models.TextField(_("reason"), blank=True, default="", db_default="")
-    created_at = models.DateTimeField(_("created at"), db_default=DatabaseNow())
-
-    # Delivery state, owned by the relay (delivery.py). next_attempt_at is set
-    # exactly while the event waits for delivery, so the relay's index can be
-    # conditioned on it (see DESIGN.md on generic plans and partial indexes).
-    delivery_state = models.CharField(
-        _("delivery state"),
-        max_length=16,
-        choices=DeliveryState.choices,
-        default=DeliveryState.PENDING,
-        db_default=DeliveryState.PENDING,
-    )
-    delivery_attempts = models.PositiveIntegerField(
-        _("delivery attempts"), default=0, db_default=0
-    )
-    next_attempt_at = models.DateTimeField(
-        _("next delivery attempt"), null=True, blank=True, db_default=DatabaseNow()
-    )
-    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
-    last_error = models.TextField(
-        _("last error"), blank=True, default="", db_default=""
-    )
-
-    objects = AssignmentEventQuerySet.as_manager()
-
-    class Meta:
-        verbose_name = _("assignment event")
-        verbose_name_plural = _("assignment events")
-        constraints = [
-            models.UniqueConstraint(
-                fields=["content_type", "object_pk", "attempt", "kind"],
-                name="assignment_event_once_per_attempt",
-            ),
-        ]
-        indexes = [
-            models.Index(
-                fields=["next_attempt_at"],
-                condition=Q(next_attempt_at__isnull=False),
-                name="assignment_event_due_delivery",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.content_type_id}:{self.object_pk} #{self.attempt} {self.kind}"
-
-
-class AssignmentQuerySet(models.QuerySet[Any]):
-    """Filters and lifecycle calls for a model that uses the mixin."""
-
-    @property
-    def _opts(self) -> AssignmentOptions:
-        return options_for(self.model)
-
-    def pending(self) -> AssignmentQuerySet:
-        """Assignments waiting for an offer."""
-        return self.filter(**{self._opts.status_field: self._opts.pending})
-
-    def offered(self) -> AssignmentQuerySet:
-        """Assignments with an open offer (due or not)."""
-        return self.filter(**{self._opts.status_field: self._opts.offered})
-
-    def due(self) -> AssignmentQuerySet:
-        """Open offers whose deadline has passed on the database clock."""
-        return self.offered().filter(**{f"{EXPIRES_AT}__lte": DatabaseNow()})
-
-    def offered_to(self, assignee: Any) -> AssignmentQuerySet:
-        """Open offers made to ``assignee`` that have not expired yet."""
-        return self.offered().filter(
-            **{
-                self._opts.assignee_attname: self._opts.assignee_pk(assignee),
-                f"{EXPIRES_AT}__gt": DatabaseNow(),
-            }
-        )
-
-    def offer(
-        self, pk: Any, assignee: Any, *, timeout: Any = None, **values: Any
-    ) -> AssignmentEvent:
-        """Offer assignment ``pk`` to ``assignee``; see :func:`.lifecycle.offer`."""
-        return lifecycle.offer(
-            self.model, pk, assignee, timeout=timeout, using=self.db, **values
-        )
-
-    def accept(
-        self, pk: Any, assignee: Any, *, attempt: int | None = None
-    ) -> AssignmentEvent:
-        """Accept the open offer of ``pk``; see :func:`.lifecycle.accept`."""
-        return lifecycle.accept(
-            self.model, pk, assignee, attempt=attempt, using=self.db
-        )
-
-    def reject(
-        self, pk: Any, assignee: Any, *, reason: str = "", attempt: int | None = None
-    ) -> AssignmentEvent:
-        """Reject the open offer of ``pk``; see :func:`.lifecycle.reject`."""
-        return lifecycle.reject(
-            self.model, pk, assignee, reason=reason, attempt=attempt, using=self.db
-        )
-
-    def expire(
-        self, pk: Any, *, attempt: int | None = None, force: bool = False
-    ) -> AssignmentEvent:
-        """Expire the offer of ``pk``; see :func:`.lifecycle.expire`."""
-        return lifecycle.expire(
-            self.model, pk, attempt=attempt, force=force, using=self.db
-        )
-
-    def expire_due(
-        self, *, batch_size: int | None = None, max_batches: int | None = None
-    ) -> SweepResult:
-        """Expire every due offer in this queryset, in bounded batches."""
-        from django_assignment_timeout.sweep import sweep_queryset
-
-        return sweep_queryset(self, batch_size=batch_size, max_batches=max_batches)
-
-
-AssignmentManager = models.Manager.from_queryset(AssignmentQuerySet)
+__all__ = [
+    "AssignmentEvent",
+    "AssignmentEventQuerySet",
+    "AssignmentManager",
+    "AssignmentQuerySet",
+    "DeliveryState",
+    "EventKind",
+    "ExpiringAssignmentMixin",
+    "assignment_models",
+]
 
 
 class ExpiringAssignmentMixin(models.Model):
@@ -309,8 +155,6 @@ class ExpiringAssignmentMixin(models.Model):
     @classmethod
     def check(cls, **kwargs: Any) -> list[Any]:
         """Django's model checks plus the ``AssignmentMeta`` checks (E001-E006)."""
-        from django_assignment_timeout.checks import check_model
-
         return [*super().check(**kwargs), *check_model(cls)]
 
     def assignment_events(self) -> AssignmentEventQuerySet:
@@ -321,12 +165,10 @@ class ExpiringAssignmentMixin(models.Model):
         """What to send, to whom, when the relay delivers ``event``. Override it.
 
         Return a list of :class:`~django_assignment_timeout.notifiers.base.Notification`
-        (build them with :func:`~django_assignment_timeout.notifiers.content.make_notification`).
+        (build them with :func:`~django_assignment_timeout.notifications.make_notification`).
         The default tells the assignee about an offer and about its expiry; see
-        :func:`~django_assignment_timeout.notifiers.content.default_notifications`.
+        :func:`~django_assignment_timeout.notifications.default_notifications`.
         """
-        from django_assignment_timeout.notifiers.content import default_notifications
-
         return default_notifications(self, event)
 
     @property
@@ -339,17 +181,6 @@ class ExpiringAssignmentMixin(models.Model):
     def assignment_deadline(self) -> datetime | None:
         """The stored deadline of the open offer, as loaded."""
         return self.assignment_expires_at
-
-
-def assignment_models() -> list[type[ExpiringAssignmentMixin]]:
-    """Every installed concrete model that uses the mixin."""
-    from django.apps import apps
-
-    return [
-        model
-        for model in apps.get_models()
-        if issubclass(model, ExpiringAssignmentMixin) and not model._meta.proxy
-    ]
 
 
 def _short_name(table: str, suffix: str) -> str:
@@ -369,7 +200,10 @@ def _contribute_constraints(sender: type[models.Model], **kwargs: Any) -> None:
     if not issubclass(sender, ExpiringAssignmentMixin):
         return
     meta = sender._meta
-    if meta.abstract or meta.proxy:
+    if meta.abstract:
+        return
+    register_adopter(sender)
+    if meta.proxy:
         return
     opts = AssignmentOptions.from_model(sender)
     status = field_or_none(sender, opts.status_field)

@@ -8,26 +8,49 @@ mistakes are reported by the system checks in :mod:`.checks`.
 
 from __future__ import annotations
 
-import numbers
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeGuard
 
+from django.apps import apps
 from django.conf import settings
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 
 from django_assignment_timeout.conf import app_settings
 from django_assignment_timeout.exceptions import ConfigurationError, InvalidArgument
+from django_assignment_timeout.validation import positive_seconds
+
+__all__ = [
+    "ATTEMPT",
+    "EXPIRES_AT",
+    "MANAGED_FIELDS",
+    "STARTED_AT",
+    "AssignmentOptions",
+    "assignment_models",
+    "field_or_none",
+    "is_adopter",
+    "options_for",
+    "register_adopter",
+]
 
 #: Fields the mixin contributes.
 STARTED_AT = "assignment_started_at"
 EXPIRES_AT = "assignment_expires_at"
 ATTEMPT = "assignment_attempt"
 
+#: Fields an offer sets itself; a caller may not pass them to ``offer()``.
+MANAGED_FIELDS = frozenset({STARTED_AT, EXPIRES_AT, ATTEMPT})
+
 TimeoutSpec = float | int | timedelta | str | Callable[..., Any] | None
+
+# Every concrete class that uses the mixin, recorded by the mixin as each is
+# prepared, so that the layers below the mixin can find adopting models
+# without importing it. Weak: test models built in isolate_apps come and go.
+_ADOPTERS: weakref.WeakSet[type[models.Model]] = weakref.WeakSet()
 
 
 @dataclass(frozen=True)
@@ -118,11 +141,11 @@ class AssignmentOptions:
         the instance and the assignee), then ``ASSIGNMENT_TIMEOUT_SECONDS``.
         """
         if override is not None:
-            return _positive_seconds(override, "timeout")
+            return positive_seconds(override, "timeout")
         spec = self.timeout
         where = f"{self.model._meta.label}.AssignmentMeta.timeout"
         if spec is None:
-            return _positive_seconds(
+            return positive_seconds(
                 app_settings.SECONDS, "ASSIGNMENT_TIMEOUT_SECONDS", config=True
             )
         if isinstance(spec, str):
@@ -130,44 +153,61 @@ class AssignmentOptions:
                 raise ConfigurationError(
                     f"{where} names the setting {spec}, which is not set."
                 )
-            return _positive_seconds(getattr(settings, spec), spec, config=True)
+            return positive_seconds(getattr(settings, spec), spec, config=True)
         if callable(spec) and not isinstance(spec, timedelta):
-            return _positive_seconds(spec(instance, assignee), where, config=True)
-        return _positive_seconds(spec, where, config=True)
+            return positive_seconds(spec(instance, assignee), where, config=True)
+        return positive_seconds(spec, where, config=True)
 
-
-def _positive_seconds(value: Any, name: str, *, config: bool = False) -> float:
-    error = ConfigurationError if config else InvalidArgument
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    elif isinstance(value, str) and config:
-        # Settings read from the environment arrive as strings ("300").
+    def key(self, pk: Any) -> Any:
+        """``pk`` as the primary key field's Python value (so event keys are uniform)."""
+        label = self.model._meta.label
+        if pk is None or isinstance(pk, bool):
+            raise InvalidArgument(f"{pk!r} is not a valid {label} key.")
         try:
-            value = float(value)
-        except ValueError:
-            raise error(f"{name} must be a number of seconds, not {value!r}.") from None
-    if not _is_real_number(value):
-        raise error(f"{name} must be a number of seconds, not {value!r}.")
-    if not value > 0 or value != value or value == float("inf"):
-        raise error(f"{name} must be a positive number of seconds, not {value!r}.")
-    return float(value)
+            return self.model._meta.pk.to_python(pk)
+        except (ValidationError, TypeError, ValueError) as err:
+            raise InvalidArgument(f"{pk!r} is not a valid {label} key.") from err
+
+    def check_offer_values(self, values: dict[str, Any]) -> None:
+        """Refuse extra ``offer()`` values that the offer sets or can not set."""
+        reserved = {
+            self.status_field,
+            self.assignee_field,
+            self.assignee_attname,
+            *MANAGED_FIELDS,
+        }
+        for name in values:
+            if name in reserved:
+                raise InvalidArgument(
+                    f"{name} is set by the offer itself; do not pass it."
+                )
+            try:
+                field = self.model._meta.get_field(name)
+            except Exception as err:
+                raise InvalidArgument(
+                    f"{self.model._meta.label} has no field {name!r}."
+                ) from err
+            if not getattr(field, "concrete", False) or field.many_to_many:
+                raise InvalidArgument(f"{name} can not be set by an offer.")
 
 
-def _is_real_number(value: object) -> bool:
-    """Whether ``value`` is a real number (int, float, Fraction...) but not a bool."""
-    # A plain bool rather than a type guard: typeshed's numbers.Real has no
-    # __gt__, so callers compare the value with the type they received it as.
-    return not isinstance(value, bool) and isinstance(value, numbers.Real)
+def register_adopter(model: type[models.Model]) -> None:
+    """Record ``model`` as a concrete model that uses the mixin (the mixin calls it)."""
+    _ADOPTERS.add(model)
 
 
-def require_positive_ints(**values: object) -> None:
-    """Raise :class:`.InvalidArgument` unless every value is a positive int.
+def is_adopter(model: object) -> TypeGuard[type[models.Model]]:
+    """Whether ``model`` is a concrete model class that uses the mixin."""
+    return isinstance(model, type) and model in _ADOPTERS
 
-    Typed ``object``: callers and settings need not follow the type hints.
-    """
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidArgument(f"{name} must be a positive integer, not {value!r}.")
+
+def assignment_models() -> list[type[models.Model]]:
+    """Every installed concrete model that uses the mixin."""
+    return [
+        model
+        for model in apps.get_models()
+        if model in _ADOPTERS and not model._meta.proxy
+    ]
 
 
 def options_for(model: type[models.Model]) -> AssignmentOptions:

@@ -1,0 +1,156 @@
+"""The event model: the audit trail of every offer and the notification outbox.
+
+Each transition writes one :class:`AssignmentEvent` in the same transaction
+as the change it records. (assignment, attempt, kind) is unique: the
+backstop of exactly-once expiry. Re-exported by :mod:`.models`, where
+migrations and users' imports find it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from django_assignment_timeout.clock import DatabaseNow
+
+__all__ = ["AssignmentEvent", "AssignmentEventQuerySet", "DeliveryState", "EventKind"]
+
+
+class EventKind(models.TextChoices):
+    """What happened to an offer."""
+
+    OFFERED = "offered", _("offered")
+    ACCEPTED = "accepted", _("accepted")
+    REJECTED = "rejected", _("rejected")
+    EXPIRED = "expired", _("expired")
+
+
+class DeliveryState(models.TextChoices):
+    """Where an event is in the notification relay."""
+
+    PENDING = "pending", _("pending")
+    DELIVERED = "delivered", _("delivered")
+    DEAD = "dead", _("dead")
+
+
+class AssignmentEventQuerySet(models.QuerySet["AssignmentEvent"]):
+    """Queries over events: an assignment's history, the relay's backlog."""
+
+    def for_assignment(self, assignment: models.Model) -> AssignmentEventQuerySet:
+        """Every event of one assignment, oldest first (one query)."""
+        content_type = ContentType.objects.get_for_model(type(assignment))
+        return self.filter(
+            content_type=content_type, object_pk=str(assignment.pk)
+        ).order_by("id")
+
+    def undelivered(self) -> AssignmentEventQuerySet:
+        """Events the relay still has to deliver."""
+        return self.filter(delivery_state=DeliveryState.PENDING)
+
+    def dead(self) -> AssignmentEventQuerySet:
+        """Events the relay gave up on after its last try."""
+        return self.filter(delivery_state=DeliveryState.DEAD)
+
+    def record(
+        self,
+        model: type[models.Model],
+        pk: Any,
+        attempt: int,
+        kind: str,
+        assignee_pk: Any,
+        deadline: Any = None,
+        reason: str = "",
+        created_at: Any = None,
+    ) -> AssignmentEvent:
+        """Write the event of one transition, in the caller's transaction.
+
+        Without ``created_at`` the column's database default (the statement's
+        clock) applies; an answer passes the clock reading that decided it.
+        """
+        using = self.db
+        stamp = {} if created_at is None else {"created_at": created_at}
+        return self.create(
+            **stamp,
+            content_type=ContentType.objects.db_manager(using).get_for_model(model),
+            object_pk=str(pk),
+            attempt=attempt,
+            kind=kind,
+            assignee_pk=None if assignee_pk is None else str(assignee_pk),
+            deadline=deadline,
+            reason=reason,
+        )
+
+
+class AssignmentEvent(models.Model):
+    """One offered / accepted / rejected / expired transition.
+
+    Written in the same transaction as the change it records, it is both the
+    audit trail and the notification outbox. (assignment, attempt, kind) is
+    unique: the backstop of exactly-once expiry.
+    """
+
+    content_type = models.ForeignKey(
+        ContentType,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("assignment type"),
+    )
+    object_pk = models.CharField(_("assignment key"), max_length=64)
+    assignment = GenericForeignKey("content_type", "object_pk")
+    attempt = models.PositiveIntegerField(_("attempt"))
+    kind = models.CharField(_("kind"), max_length=16, choices=EventKind.choices)
+    # NULL, not "": an event without an assignee; "" could be a real key.
+    assignee_pk = models.CharField(  # noqa: DJ001
+        _("assignee key"), max_length=64, null=True, blank=True
+    )
+    deadline = models.DateTimeField(_("offer deadline"), null=True, blank=True)
+    reason = models.TextField(_("reason"), blank=True, default="", db_default="")
+    created_at = models.DateTimeField(_("created at"), db_default=DatabaseNow())
+
+    # Delivery state, owned by the relay (:mod:`.delivery`). next_attempt_at is set
+    # exactly while the event waits for delivery, so the relay's index can be
+    # conditioned on it (see DESIGN.md on generic plans and partial indexes).
+    delivery_state = models.CharField(
+        _("delivery state"),
+        max_length=16,
+        choices=DeliveryState.choices,
+        default=DeliveryState.PENDING,
+        db_default=DeliveryState.PENDING,
+    )
+    delivery_attempts = models.PositiveIntegerField(
+        _("delivery attempts"), default=0, db_default=0
+    )
+    next_attempt_at = models.DateTimeField(
+        _("next delivery attempt"), null=True, blank=True, db_default=DatabaseNow()
+    )
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    last_error = models.TextField(
+        _("last error"), blank=True, default="", db_default=""
+    )
+
+    objects = AssignmentEventQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("assignment event")
+        verbose_name_plural = _("assignment events")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["content_type", "object_pk", "attempt", "kind"],
+                name="assignment_event_once_per_attempt",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(next_attempt_at__isnull=False),
+                name="assignment_event_due_delivery",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.content_type_id}:{self.object_pk} #{self.attempt} {self.kind}"
