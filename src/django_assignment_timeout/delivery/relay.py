@@ -31,37 +31,39 @@ import logging
 import random
 import time
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.contrib.contenttypes.models import ContentType
 from django.db import connections, router, transaction
 from django.db.models import F
 
+from django_assignment_timeout.clock import DatabaseNow, deadline_in
 from django_assignment_timeout.conf import app_settings
-from django_assignment_timeout.expressions import DatabaseNow, deadline_in
-from django_assignment_timeout.notifiers.base import (
-    Notification,
-    RecipientResult,
-    Status,
-    recipient_key,
+from django_assignment_timeout.delivery.sending import Outcome, send_batch
+from django_assignment_timeout.events import (
+    AssignmentEvent,
+    AssignmentEventQuerySet,
+    DeliveryState,
 )
-from django_assignment_timeout.notifiers.content import _ASSIGNEE_CACHE, assignee_model
-from django_assignment_timeout.options import require_positive_ints
+from django_assignment_timeout.notifiers import get_notifiers
+from django_assignment_timeout.validation import require_positive_ints
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable
 
-    from django_assignment_timeout.models import (
-        AssignmentEvent,
-        AssignmentEventQuerySet,
-    )
-    from django_assignment_timeout.notifiers.base import BaseNotifier
+__all__ = [
+    "RECORD_CHUNK",
+    "DeliveryResult",
+    "backoff",
+    "claim_batch",
+    "deliver_pending",
+    "due_events",
+    "record",
+    "requeue_dead",
+]
 
 logger = logging.getLogger("django_assignment_timeout.delivery")
 
-#: Longest ``last_error`` kept on an event.
-MAX_ERROR_LENGTH = 2000
 #: Events per recording UPDATE (keeps statements under every backend's parameter limit).
 RECORD_CHUNK = 100
 
@@ -78,14 +80,6 @@ class DeliveryResult:
     dead: int = 0
     #: True when the run stopped at its batch limit with events still due.
     has_more: bool = False
-
-
-@dataclass
-class _Outcome:
-    event: AssignmentEvent
-    state: str  # "delivered", "retry" or "dead"
-    retry_after: float = 0.0
-    error: str = ""
 
 
 def deliver_pending(
@@ -106,8 +100,6 @@ def deliver_pending(
     :class:`~django_assignment_timeout.exceptions.ConfigurationError` when
     ``ASSIGNMENT_TIMEOUT_NOTIFIERS`` can not be loaded (nothing is claimed then).
     """
-    from django_assignment_timeout.notifiers import get_notifiers
-
     batch_size = app_settings.DELIVERY_BATCH_SIZE if batch_size is None else batch_size
     max_batches = app_settings.MAX_BATCHES if max_batches is None else max_batches
     require_positive_ints(batch_size=batch_size, max_batches=max_batches)
@@ -145,8 +137,6 @@ def deliver_pending(
 
 def due_events(using: str | None = None) -> AssignmentEventQuerySet:
     """Undelivered events whose next attempt is due on the database clock."""
-    from django_assignment_timeout.models import AssignmentEvent, DeliveryState
-
     using = using or router.db_for_write(AssignmentEvent)
     return AssignmentEvent.objects.using(using).filter(
         delivery_state=DeliveryState.PENDING, next_attempt_at__lte=DatabaseNow()
@@ -155,8 +145,6 @@ def due_events(using: str | None = None) -> AssignmentEventQuerySet:
 
 def claim_batch(batch_size: int) -> list[AssignmentEvent]:
     """Claim up to ``batch_size`` due events for one lease, and commit."""
-    from django_assignment_timeout.models import AssignmentEvent
-
     using = router.db_for_write(AssignmentEvent)
     features = connections[using].features
     with transaction.atomic(using=using):
@@ -180,40 +168,13 @@ def claim_batch(batch_size: int) -> list[AssignmentEvent]:
     return events
 
 
-def send_batch(
-    events: Sequence[AssignmentEvent], notifiers: dict[str, BaseNotifier]
-) -> list[_Outcome]:
-    """Build the events' notifications and send them through every backend."""
-    notifications, errors = _build(events)
-    results: dict[int, list[RecipientResult]] = defaultdict(list)
-    for alias, notifier in notifiers.items():
-        if notifications:
-            for res in _send_one(alias, notifier, notifications):
-                results[res.notification.event_id or 0].append(res)
-    expected: dict[int, int] = defaultdict(int)
-    for notification in notifications:
-        expected[notification.event_id or 0] += len(notification.recipients) * len(
-            notifiers
-        )
-    outcomes = []
-    for event in events:
-        event_results = results.get(event.pk, [])
-        event_errors = list(errors.get(event.pk, []))
-        if len(event_results) < expected[event.pk]:
-            event_errors.append("a notifier returned no result for some recipients")
-        outcomes.append(_outcome(event, event_results, event_errors))
-    return outcomes
-
-
-def record(outcomes: Iterable[_Outcome], result: DeliveryResult | None = None) -> None:
+def record(outcomes: Iterable[Outcome], result: DeliveryResult | None = None) -> None:
     """Write delivered / retry / dead for each outcome, fenced on its claim.
 
     Outcomes with the same state, attempt count, error and retry-after share
     one UPDATE (a mass failure is a handful of statements, not one per
     event); a retry group gets one jittered delay.
     """
-    from django_assignment_timeout.models import AssignmentEvent, DeliveryState
-
     result = result if result is not None else DeliveryResult()
     groups: dict[tuple[str, int, str, float], list[int]] = defaultdict(list)
     for o in outcomes:
@@ -268,8 +229,6 @@ def record(outcomes: Iterable[_Outcome], result: DeliveryResult | None = None) -
 
 def requeue_dead(pks: Iterable[int] | None = None) -> int:
     """Make dead events (all, or those with ``pks``) due again with fresh tries."""
-    from django_assignment_timeout.models import AssignmentEvent, DeliveryState
-
     events = AssignmentEvent.objects.filter(delivery_state=DeliveryState.DEAD)
     if pks is not None:
         events = events.filter(pk__in=list(pks))
@@ -290,107 +249,3 @@ def backoff(attempts: int, retry_after: float | None = None) -> float:
     # the delay still grows with every try.
     delay = delay / 2 + random.uniform(0, delay / 2)
     return max(delay, retry_after or 0.0)
-
-
-# -- internals ---------------------------------------------------------------
-
-
-def _build(
-    events: Sequence[AssignmentEvent],
-) -> tuple[list[Notification], dict[int, list[str]]]:
-    """Each event's notifications, loading assignments and assignees in bulk."""
-    from django_assignment_timeout.models import ExpiringAssignmentMixin
-
-    notifications: list[Notification] = []
-    errors: dict[int, list[str]] = defaultdict(list)
-    by_type: dict[int, list[AssignmentEvent]] = defaultdict(list)
-    for event in events:
-        by_type[event.content_type_id].append(event)
-    for type_id, group in by_type.items():
-        model = ContentType.objects.get_for_id(type_id).model_class()
-        if model is None or not issubclass(model, ExpiringAssignmentMixin):
-            for event in group:
-                errors[event.pk].append(
-                    f"unknown assignment model (content type {type_id})"
-                )
-            continue
-        assignments = {
-            str(pk): obj
-            for pk, obj in model._base_manager.in_bulk(
-                {e.object_pk for e in group}
-            ).items()
-        }
-        people = assignee_model(model)
-        assignees = {
-            str(pk): obj
-            for pk, obj in people._base_manager.in_bulk(
-                {e.assignee_pk for e in group if e.assignee_pk is not None}
-            ).items()
-        }
-        for event in group:
-            assignment = assignments.get(event.object_pk)
-            if assignment is None:
-                continue  # deleted since: nothing to say, nobody to tell
-            setattr(event, _ASSIGNEE_CACHE, assignees.get(event.assignee_pk or ""))
-            # Prime the generic relation so a hook reading event.assignment does not query.
-            event._meta.get_field("assignment").set_cached_value(event, assignment)
-            try:
-                built = assignment.assignment_notifications(event)
-                for notification in built:
-                    if not isinstance(notification, Notification):
-                        raise TypeError(f"{notification!r} is not a Notification")
-            except Exception as err:
-                logger.exception(
-                    "assignment_notifications() failed for event %s", event.pk
-                )
-                errors[event.pk].append(f"assignment_notifications() failed: {err!r}")
-                continue
-            notifications.extend(
-                replace(n, event_id=event.pk) for n in built if n.recipients
-            )
-    return notifications, errors
-
-
-def _send_one(
-    alias: str, notifier: BaseNotifier, notifications: list[Notification]
-) -> list[RecipientResult]:
-    try:
-        return list(notifier.send(notifications))
-    except Exception as err:
-        # One backend's failure never stops the others; its recipients retry.
-        logger.exception("Notifier %r failed; its notifications will be retried", alias)
-        return [
-            RecipientResult(n, r, Status.RETRY, error=f"{alias}: {err}")
-            for n in notifications
-            for r in n.recipients
-        ]
-
-
-def _outcome(
-    event: AssignmentEvent, results: list[RecipientResult], errors: list[str]
-) -> _Outcome:
-    retry = [r for r in results if r.status == Status.RETRY]
-    failed = [r for r in results if r.status == Status.FAILED]
-    invalid = [r for r in results if r.status == Status.INVALID_RECIPIENT]
-    messages = list(errors)
-    # Temporary failures are named without their recipient, so that events
-    # failing alike share one recording UPDATE; permanent ones name who.
-    messages += sorted({f"retry: {r.error}".rstrip(": ") for r in retry})
-    for label, group in (("failed", failed), ("invalid recipient", invalid)):
-        messages += [f"{label}: {recipient_key(r.recipient)}: {r.error}" for r in group]
-    error = "; ".join(messages)[:MAX_ERROR_LENGTH]
-    if retry or errors:
-        if event.delivery_attempts >= app_settings.DELIVERY_MAX_ATTEMPTS:
-            logger.error(
-                "Event %s is dead after %s tries: %s",
-                event.pk,
-                event.delivery_attempts,
-                error,
-            )
-            return _Outcome(event, "dead", error=error)
-        retry_after = max((r.retry_after or 0.0 for r in retry), default=0.0)
-        return _Outcome(event, "retry", retry_after=retry_after, error=error)
-    if failed:
-        logger.error("Event %s failed permanently: %s", event.pk, error)
-        return _Outcome(event, "dead", error=error)
-    return _Outcome(event, "delivered", error=error)

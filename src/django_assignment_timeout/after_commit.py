@@ -1,0 +1,132 @@
+"""What runs after a transition commits: signals, then the scheduler's triggers.
+
+Nothing here may undo or fail a committed change, so every failure is logged
+and swallowed: schedulers are triggers, not truth, and the next sweep repairs
+what a lost trigger left behind. The lifecycle and the sweep register these
+with ``transaction.on_commit``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from django_assignment_timeout import signals
+from django_assignment_timeout.schedulers import get_scheduler
+
+if TYPE_CHECKING:
+    from django.db import models
+    from django.dispatch import Signal
+
+    from django_assignment_timeout.events import AssignmentEvent
+
+logger = logging.getLogger("django_assignment_timeout")
+
+__all__ = [
+    "after_answer",
+    "after_expiry",
+    "after_offer",
+    "announce_expiry",
+    "schedule_delivery",
+    "schedule_expiry",
+    "send_signal",
+]
+
+
+def send_signal(signal: Signal, sender: type[models.Model], **kwargs: Any) -> None:
+    """Send ``signal``; a failing receiver is logged and does not stop the others."""
+    for receiver, result in signal.send_robust(sender=sender, **kwargs):
+        if isinstance(result, Exception):
+            logger.error(
+                "Receiver %r of a %s signal failed", receiver, sender, exc_info=result
+            )
+
+
+def schedule_expiry(
+    model: type[models.Model], pk: Any, attempt: int, deadline: Any
+) -> None:
+    """Ask the scheduler to expire one offer at its deadline."""
+    try:
+        get_scheduler().schedule_expiry(model, pk, attempt, deadline)
+    except Exception:
+        logger.exception(
+            "Could not schedule the expiry of %s %s (attempt %s); the sweep will expire it.",
+            model._meta.label,
+            pk,
+            attempt,
+        )
+
+
+def schedule_delivery() -> None:
+    """Ask the scheduler to deliver the events just written."""
+    try:
+        get_scheduler().schedule_delivery()
+    except Exception:
+        logger.exception(
+            "Could not trigger notification delivery; the next sweep will deliver."
+        )
+
+
+def after_offer(
+    model: type[models.Model],
+    pk: Any,
+    attempt: int,
+    assignee_pk: Any,
+    deadline: Any,
+    event: AssignmentEvent,
+) -> None:
+    """Announce a committed offer, arm its precise expiry, trigger delivery."""
+    send_signal(
+        signals.assignment_offered,
+        model,
+        pk=pk,
+        attempt=attempt,
+        assignee_pk=assignee_pk,
+        deadline=deadline,
+        event=event,
+    )
+    schedule_expiry(model, pk, attempt, deadline)
+    schedule_delivery()
+
+
+def after_answer(
+    model: type[models.Model],
+    pk: Any,
+    kind: str,
+    attempt: int,
+    assignee_pk: Any,
+    reason: str,
+    event: AssignmentEvent,
+) -> None:
+    """Announce a committed accept or reject and trigger delivery."""
+    signal = (
+        signals.assignment_accepted
+        if kind == "accepted"
+        else signals.assignment_rejected
+    )
+    extra = {"reason": reason} if kind == "rejected" else {}
+    send_signal(
+        signal,
+        model,
+        pk=pk,
+        attempt=attempt,
+        assignee_pk=assignee_pk,
+        event=event,
+        **extra,
+    )
+    schedule_delivery()
+
+
+def announce_expiry(
+    model: type[models.Model], expired: list[signals.ExpiredOffer]
+) -> None:
+    """Send ``assignment_expired`` for committed expiries (a sweep batch)."""
+    send_signal(signals.assignment_expired, model, expired=expired)
+
+
+def after_expiry(
+    model: type[models.Model], expired: list[signals.ExpiredOffer]
+) -> None:
+    """Announce committed expiries and trigger their delivery."""
+    announce_expiry(model, expired)
+    schedule_delivery()

@@ -1,0 +1,191 @@
+"""Why a transition changed no row: the most precise refusal to raise.
+
+Called only after a conditional UPDATE refused; the read here never decides
+anything, it only names what the caller ran into (expired, not offered to
+you, already taken, ...).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import BooleanField, Case, Value, When
+
+from django_assignment_timeout.clock import DatabaseNow
+from django_assignment_timeout.events import AssignmentEvent
+from django_assignment_timeout.exceptions import (
+    AlreadyOffered,
+    AlreadyTaken,
+    AssignmentNotFound,
+    NoActiveOffer,
+    NotOfferedToYou,
+    OfferExpired,
+    OfferNotDue,
+    TransitionError,
+)
+from django_assignment_timeout.options import ATTEMPT, EXPIRES_AT, AssignmentOptions
+
+if TYPE_CHECKING:
+    from django.db import models
+
+__all__ = [
+    "Refusal",
+    "last_offer_expired_for",
+    "snapshot",
+    "why_not_answered",
+    "why_not_expired",
+    "why_not_pending",
+]
+
+
+class Refusal(NamedTuple):
+    """A refused answer: the error to raise, and an offer found past its deadline."""
+
+    error: TransitionError
+    #: The attempt to expire on the spot (lazy expiry), when the offer was due.
+    due_attempt: int | None = None
+
+
+def snapshot(
+    model: type[models.Model], opts: AssignmentOptions, pk: Any, using: str
+) -> dict[str, Any]:
+    """The row's status, assignee, attempt and whether it is due (database clock)."""
+    row: dict[str, Any] | None = (
+        model._base_manager.using(using)
+        .filter(pk=pk)
+        .annotate(
+            _is_due=Case(
+                When(**{f"{EXPIRES_AT}__lte": DatabaseNow()}, then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            )
+        )
+        .values(opts.status_attname, opts.assignee_attname, ATTEMPT, "_is_due")
+        .first()
+    )
+    if row is None:
+        raise AssignmentNotFound(
+            f"{model._meta.verbose_name} {pk} does not exist.", pk=pk
+        )
+    return row
+
+
+def why_not_pending(
+    model: type[models.Model], opts: AssignmentOptions, pk: Any, using: str
+) -> TransitionError:
+    """Why an offer changed no row: offered or taken already, or missing."""
+    try:
+        row = snapshot(model, opts, pk, using)
+    except AssignmentNotFound as err:
+        return err
+    status = row[opts.status_attname]
+    if status == opts.offered:
+        return AlreadyOffered("This assignment is already offered to someone.", pk=pk)
+    if status == opts.accepted:
+        return AlreadyTaken(pk=pk)
+    return AlreadyOffered(
+        f"This assignment is {status!s}, not {opts.pending!s}; it can not be offered.",
+        pk=pk,
+    )
+
+
+def why_not_answered(
+    model: type[models.Model],
+    opts: AssignmentOptions,
+    pk: Any,
+    assignee_pk: Any,
+    attempt: int | None,
+    using: str,
+) -> Refusal:
+    """Why an accept or reject changed no row.
+
+    When the answer came to an offer past its deadline that no sweep has
+    expired yet, :attr:`Refusal.due_attempt` says which offer to expire now.
+    """
+    try:
+        row = snapshot(model, opts, pk, using)
+    except AssignmentNotFound as err:
+        return Refusal(err)
+    status = row[opts.status_attname]
+    mine = str(row[opts.assignee_attname]) == str(assignee_pk)
+    current = row[ATTEMPT]
+    if status == opts.offered:
+        if not mine:
+            return Refusal(NotOfferedToYou(pk=pk, attempt=attempt))
+        if attempt is not None and attempt < current:
+            return Refusal(
+                OfferExpired(
+                    "That offer has ended; a newer offer was made.",
+                    pk=pk,
+                    attempt=attempt,
+                )
+            )
+        if attempt is not None and attempt > current:
+            return Refusal(
+                NoActiveOffer("No such offer was made.", pk=pk, attempt=attempt)
+            )
+        if row["_is_due"]:
+            return Refusal(OfferExpired(pk=pk, attempt=current), due_attempt=current)
+        # The row changed between our UPDATE and this read: nothing was done.
+        return Refusal(NoActiveOffer("The offer changed meanwhile; try again.", pk=pk))
+    if status == opts.accepted:
+        if mine:
+            return Refusal(
+                AlreadyTaken("You have already accepted this assignment.", pk=pk)
+            )
+        return Refusal(AlreadyTaken(pk=pk))
+    if status == opts.pending and last_offer_expired_for(
+        model, pk, assignee_pk, attempt, using
+    ):
+        return Refusal(OfferExpired(pk=pk, attempt=attempt))
+    return Refusal(NoActiveOffer(pk=pk, attempt=attempt))
+
+
+def why_not_expired(
+    model: type[models.Model],
+    opts: AssignmentOptions,
+    pk: Any,
+    attempt: int | None,
+    using: str,
+) -> TransitionError:
+    """Why an expiry changed no row: not due yet, taken, no offer, or missing."""
+    try:
+        row = snapshot(model, opts, pk, using)
+    except AssignmentNotFound as err:
+        return err
+    status = row[opts.status_attname]
+    if status == opts.offered and (attempt is None or attempt == row[ATTEMPT]):
+        return OfferNotDue(pk=pk, attempt=row[ATTEMPT])
+    if status == opts.accepted:
+        return AlreadyTaken(pk=pk, attempt=attempt)
+    return NoActiveOffer(pk=pk, attempt=attempt)
+
+
+def last_offer_expired_for(
+    model: type[models.Model],
+    pk: Any,
+    assignee_pk: Any,
+    attempt: int | None,
+    using: str,
+) -> bool:
+    """Whether the last answer-like event of ``pk`` is ``assignee_pk``'s expiry."""
+    last = (
+        AssignmentEvent.objects.using(using)
+        .filter(
+            content_type=ContentType.objects.db_manager(using).get_for_model(model),
+            object_pk=str(pk),
+        )
+        .exclude(kind="offered")
+        .order_by("-id")
+        .values_list("kind", "assignee_pk", "attempt")
+        .first()
+    )
+    if last is None:
+        return False
+    kind, last_assignee, last_attempt = last
+    return (
+        kind == "expired"
+        and last_assignee == str(assignee_pk)
+        and (attempt is None or attempt == last_attempt)
+    )
