@@ -5,9 +5,17 @@ from __future__ import annotations
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
+from django_assignment_timeout import schedulers
+
+# Imported for their side effect: they register the settings and backend checks.
+from django_assignment_timeout.checks import backends, settings  # noqa: F401
+from django_assignment_timeout.conf import register_defaults
+
+__all__ = ["AssignmentTimeoutConfig"]
+
 
 class AssignmentTimeoutConfig(AppConfig):
-    """Registers the settings defaults and the system checks."""
+    """Registers the settings defaults, the system checks and the scheduler's tasks."""
 
     name = "django_assignment_timeout"
     label = "assignment_timeout"
@@ -15,9 +23,6 @@ class AssignmentTimeoutConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Importing these registers the settings defaults and the checks.
-        from django_assignment_timeout import checks, conf  # noqa: F401
-        from django_assignment_timeout.schedulers import ready as scheduler_ready
-
+        register_defaults()
         # The scheduler registers its tasks (Celery, Huey) in web and worker alike.
-        scheduler_ready()
+        schedulers.ready()

@@ -10,6 +10,15 @@ from typing import Any, NamedTuple
 
 from django.dispatch import Signal
 
+__all__ = [
+    "ExpiredOffer",
+    "assignment_accepted",
+    "assignment_expired",
+    "assignment_offered",
+    "assignment_rejected",
+    "fcm_token_invalid",
+]
+
 
 class ExpiredOffer(NamedTuple):
     """One offer ended by expiry: what ``assignment_expired`` lists."""

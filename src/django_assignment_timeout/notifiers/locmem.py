@@ -35,6 +35,8 @@ from django_assignment_timeout.notifiers.base import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+__all__ = ["LocmemNotifier", "outbox"]
+
 #: Every notification sent through a :class:`LocmemNotifier`, oldest first.
 #: Shared by all instances in the process; clear it at the start of a test.
 outbox: list[Notification] = []

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
     from django.core.checks import CheckMessage
 
+__all__ = ["LogNotifier"]
+
 logger = logging.getLogger("django_assignment_timeout.notifications")
 
 

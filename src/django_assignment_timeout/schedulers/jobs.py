@@ -5,6 +5,10 @@ decorators; a project can also call them directly (the GTS example wraps
 :func:`run_sweep` in its own ``logistics.check_expired_driver_assignments``
 task). They import no optional integration.
 
+The stable task names and the re-check rule the backends' tasks share are
+in :mod:`.protocol`, which imports nothing of the core, so that a project's
+``celery.py`` can import a backend before the app registry is ready.
+
 Every job is safe to run twice, late, early or at the same time as another:
 it re-checks on the database clock and does nothing when there is nothing to
 do (DESIGN.md, invariant 4).
@@ -18,20 +22,21 @@ from typing import Any
 
 from django.apps import apps
 
+from django_assignment_timeout.clock import DatabaseNow
+from django_assignment_timeout.delivery import deliver_pending
 from django_assignment_timeout.exceptions import (
     InvalidArgument,
     OfferNotDue,
     TransitionError,
 )
+from django_assignment_timeout.lifecycle import expire
+from django_assignment_timeout.options import ATTEMPT, EXPIRES_AT, is_adopter
+from django_assignment_timeout.sweep import sweep
+from django_assignment_timeout.validation import require_positive_ints
+
+__all__ = ["deliver", "expire_offer", "model_for", "run_sweep"]
 
 logger = logging.getLogger("django_assignment_timeout")
-
-#: Stable task names, shared by every backend that names its tasks.
-SWEEP = "assignment_timeout.sweep"
-EXPIRE_OFFER = "assignment_timeout.expire_offer"
-DELIVER = "assignment_timeout.deliver"
-#: The one periodic entry each backend registers (Celery beat key, Huey lock).
-PERIODIC_NAME = "assignment-timeout-sweep"
 
 
 def run_sweep() -> dict[str, int]:
@@ -40,8 +45,6 @@ def run_sweep() -> dict[str, int]:
     Returns ``{"expired_count": N}``. A failing delivery is logged and does
     not hide the expiries, which are already committed.
     """
-    from django_assignment_timeout.sweep import sweep
-
     result = sweep()
     _deliver_quietly()
     return result.as_dict()
@@ -49,8 +52,6 @@ def run_sweep() -> dict[str, int]:
 
 def deliver() -> dict[str, Any]:
     """Deliver due, undelivered events; returns the relay's counts."""
-    from django_assignment_timeout.delivery import deliver_pending
-
     return asdict(deliver_pending())
 
 
@@ -64,10 +65,8 @@ def expire_offer(model_label: str, pk: Any, attempt: int) -> dict[str, Any]:
     the offer is still open but not due by the database clock, so a backend
     that can re-schedule may try again then instead of waiting for a sweep.
     """
-    from django_assignment_timeout.lifecycle import expire
-
     model = model_for(model_label)
-    attempt = _attempt(attempt)
+    require_positive_ints(attempt=attempt)
     try:
         expire(model, pk, attempt=attempt)
     except OfferNotDue as err:
@@ -82,33 +81,17 @@ def expire_offer(model_label: str, pk: Any, attempt: int) -> dict[str, Any]:
 
 def model_for(label: str) -> Any:
     """The installed model that uses the mixin named ``label`` (``app.Model``)."""
-    from django_assignment_timeout.models import ExpiringAssignmentMixin
-
     try:
         model = apps.get_model(label)
     except (LookupError, ValueError, TypeError, AttributeError) as err:
         raise InvalidArgument(f"{label!r} is not an installed model.") from err
-    if not issubclass(model, ExpiringAssignmentMixin):
+    if not is_adopter(model):
         raise InvalidArgument(f"{label} does not use ExpiringAssignmentMixin.")
     return model
 
 
-def task_pk(pk: Any) -> Any:
-    """``pk`` as a JSON-safe task argument (UUIDs and the like become strings)."""
-    return pk if isinstance(pk, (int, str)) and not isinstance(pk, bool) else str(pk)
-
-
-def _attempt(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidArgument(f"attempt must be a positive integer, not {value!r}.")
-    return value
-
-
 def _seconds_left(model: Any, pk: Any, attempt: int) -> float | None:
     """Seconds until the offer is due, on the database clock (None if it is gone)."""
-    from django_assignment_timeout.expressions import DatabaseNow
-    from django_assignment_timeout.options import ATTEMPT, EXPIRES_AT
-
     row = (
         model._base_manager.filter(pk=pk, **{ATTEMPT: attempt})
         .annotate(_db_now=DatabaseNow())

@@ -10,6 +10,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from django_assignment_timeout.delivery import deliver_pending, requeue_dead
+from django_assignment_timeout.events import AssignmentEvent
 from django_assignment_timeout.exceptions import AssignmentError
 from django_assignment_timeout.management.loop import run_until_stopped
 
@@ -66,8 +68,6 @@ class Command(BaseCommand):
             self._deliver(options["batch_size"], options["max_batches"])
 
     def _list_dead(self) -> None:
-        from django_assignment_timeout.models import AssignmentEvent
-
         count = 0
         for event in (
             AssignmentEvent.objects.dead().select_related("content_type").order_by("pk")
@@ -81,14 +81,10 @@ class Command(BaseCommand):
         self.stdout.write(f"{count} dead event(s)")
 
     def _requeue(self, pks: list[int]) -> None:
-        from django_assignment_timeout.delivery import requeue_dead
-
         count = requeue_dead(pks or None)
         self.stdout.write(f"re-queued {count} dead event(s)")
 
     def _deliver(self, batch_size: int | None, max_batches: int | None) -> bool:
-        from django_assignment_timeout.delivery import deliver_pending
-
         try:
             result = deliver_pending(batch_size=batch_size, max_batches=max_batches)
         except AssignmentError as err:

@@ -11,9 +11,14 @@ from typing import Any
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+# The module, not its functions: looked up at each run, so a test (or a
+# project) that replaces sweep.sweep reaches the command too.
+from django_assignment_timeout import sweep
 from django_assignment_timeout.conf import app_settings
+from django_assignment_timeout.delivery import deliver_pending
 from django_assignment_timeout.exceptions import AssignmentError
 from django_assignment_timeout.management.loop import run_until_stopped
+from django_assignment_timeout.options import assignment_models
 
 
 class Command(BaseCommand):
@@ -69,8 +74,6 @@ class Command(BaseCommand):
         self._loop(models, batch_size, float(interval))
 
     def _models(self, labels: list[str] | None) -> list[Any] | None:
-        from django_assignment_timeout.models import assignment_models
-
         if not labels:
             return None
         adopting = set(assignment_models())
@@ -86,9 +89,7 @@ class Command(BaseCommand):
         return models
 
     def _dry_run(self, models: list[Any] | None) -> None:
-        from django_assignment_timeout.sweep import count_due
-
-        counts = count_due(models)
+        counts = sweep.count_due(models)
         for label, count in counts.items():
             self.stdout.write(f"{label}: {count} due")
         self.stdout.write(
@@ -101,10 +102,8 @@ class Command(BaseCommand):
         batch_size: int | None,
         delivery_budget: float | None = None,
     ) -> bool:
-        from django_assignment_timeout.sweep import sweep
-
         try:
-            result = sweep(models, batch_size=batch_size)
+            result = sweep.sweep(models, batch_size=batch_size)
         except AssignmentError as err:
             raise CommandError(f"Sweep failed: {err}") from err
         for label, count in sorted(result.by_model.items()):
@@ -121,8 +120,6 @@ class Command(BaseCommand):
         # The backstop of notification delivery: whatever the scheduler's
         # after-commit trigger missed goes out here. A delivery failure never
         # fails the sweep that already committed.
-        from django_assignment_timeout.delivery import deliver_pending
-
         try:
             deliver_pending(time_budget=time_budget)
         except Exception as err:

@@ -1,8 +1,8 @@
 """The library's tasks for Django's tasks framework.
 
-Imported by :class:`~.tasks.TasksScheduler` on first use (creating a task
+Imported by :class:`~.backend.TasksScheduler` on first use (creating a task
 validates it against the ``TASKS`` setting, which must be readable then).
-Task paths: ``django_assignment_timeout.schedulers.tasks_framework.sweep``,
+Task paths: ``django_assignment_timeout.schedulers.tasks.tasks.sweep``,
 ``.expire_offer`` and ``.deliver``.
 """
 
@@ -15,10 +15,10 @@ from django.utils import timezone
 
 from django_assignment_timeout.conf import app_settings
 from django_assignment_timeout.schedulers import jobs
-from django_assignment_timeout.schedulers.tasks import framework
+from django_assignment_timeout.schedulers.protocol import recheck_in
+from django_assignment_timeout.schedulers.tasks.framework import framework
 
-#: How often a precise task that ran before its deadline re-enqueues itself.
-MAX_RECHECKS = 3
+__all__ = ["deliver", "expire_offer", "sweep"]
 
 
 def _declared_on() -> dict[str, str]:
@@ -44,16 +44,12 @@ def expire_offer(
 ) -> dict[str, Any]:
     """Expire one offer at its deadline; stale, duplicate and early runs do nothing."""
     outcome = jobs.expire_offer(model_label, pk, attempt)
-    retry_in = outcome["retry_in"]
+    delay = recheck_in(outcome, recheck)
     running = context.task_result
-    if (
-        retry_in is not None
-        and recheck < MAX_RECHECKS
-        and framework.task_backends[running.backend].supports_defer
-    ):
+    if delay is not None and framework.task_backends[running.backend].supports_defer:
         # Ran before the deadline by the database clock: try again then, on
         # the backend and queue this run came from.
-        run_after = timezone.now() + timedelta(seconds=retry_in + 0.05)
+        run_after = timezone.now() + timedelta(seconds=delay)
         running.task.using(run_after=run_after).enqueue(
             model_label, pk, attempt, recheck + 1
         )

@@ -1,17 +1,7 @@
-"""Django admin: a ModelAdmin mixin for adopting models, and the event admin.
+"""The admin of a model that adopts the mixin: a ModelAdmin mixin and a ready admin.
 
-Every state change the admin offers goes through :mod:`.lifecycle` (one
-conditional UPDATE plus its event row); the fields the lifecycle owns are
-read-only, so the admin can never break the invariants with a raw field edit.
-
-Adopt it on your own model::
-
-    from django.contrib import admin
-    from django_assignment_timeout.admin import AssignmentAdminMixin
-
-    @admin.register(StockRequest)
-    class StockRequestAdmin(AssignmentAdminMixin, admin.ModelAdmin):
-        list_display = ["id", "assignment_state"]
+State changes go through the lifecycle only; see the package's docstring
+(:mod:`django_assignment_timeout.admin`) for how to adopt it.
 """
 
 from __future__ import annotations
@@ -22,23 +12,21 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
-from django.contrib.contenttypes.admin import GenericTabularInline
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.db import models, router, transaction
+from django.db import models, router
 from django.db.models import CharField, Exists, OuterRef, Value
 from django.db.models.functions import Cast, Replace
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from django_assignment_timeout import lifecycle
-from django_assignment_timeout.dispatch import schedule_delivery
+from django_assignment_timeout.admin.events import AssignmentEventInline
+from django_assignment_timeout.clock import DatabaseNow, deadline_in
+from django_assignment_timeout.events import AssignmentEvent, EventKind
 from django_assignment_timeout.exceptions import TransitionError
-from django_assignment_timeout.expressions import DatabaseNow, deadline_in
-from django_assignment_timeout.models import AssignmentEvent, DeliveryState, EventKind
 from django_assignment_timeout.options import (
     ATTEMPT,
     EXPIRES_AT,
@@ -49,6 +37,14 @@ from django_assignment_timeout.options import (
 if TYPE_CHECKING:
     from django.db.models import QuerySet
     from django.http import HttpRequest
+
+__all__ = [
+    "RECENT_EXPIRY",
+    "AssignmentAdmin",
+    "AssignmentAdminMixin",
+    "AssignmentStateFilter",
+    "format_seconds",
+]
 
 #: How far back the "expired recently" filter looks.
 RECENT_EXPIRY = timedelta(hours=1)
@@ -122,52 +118,6 @@ def _recently_expired(model: type[models.Model]) -> Exists:
         # Plain comparison, so the (content_type, object_pk, ...) index serves it.
         events = events.filter(object_pk=outer)
     return Exists(events)
-
-
-class AssignmentEventInline(GenericTabularInline):
-    """An assignment's history of offers and their delivery state, read-only."""
-
-    model = AssignmentEvent
-    ct_field = "content_type"
-    ct_fk_field = "object_pk"
-    fields = (
-        "created_at",
-        "attempt",
-        "kind",
-        "assignee_pk",
-        "deadline",
-        "reason",
-        "delivery_state",
-        "delivery_attempts",
-        "delivered_at",
-        "last_error",
-    )
-    readonly_fields = fields
-    ordering = ("id",)
-    extra = 0
-    can_delete = False
-    verbose_name = _("offer history")
-    verbose_name_plural = _("offer history")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Events are written by the lifecycle only."""
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """The history is an audit trail."""
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """The history is an audit trail."""
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Whoever may see the assignment may see its history."""
-        meta = self.parent_model._meta
-        user = request.user
-        return user.has_perm(
-            f"{meta.app_label}.view_{meta.model_name}"
-        ) or user.has_perm(f"{meta.app_label}.change_{meta.model_name}")
 
 
 class AssignmentAdminMixin:
@@ -379,142 +329,3 @@ class AssignmentAdminMixin:
 
 class AssignmentAdmin(AssignmentAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """A ready-made admin for a model that uses the mixin."""
-
-
-class DeliveryFilter(admin.SimpleListFilter):
-    """Filter events by where they are in the notification relay."""
-
-    title = _("delivery")
-    parameter_name = "delivery"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        """Undelivered (still being tried), dead (given up), delivered."""
-        return [
-            ("undelivered", _("undelivered")),
-            ("dead", _("dead")),
-            ("delivered", _("delivered")),
-        ]
-
-    def queryset(
-        self, request: HttpRequest, queryset: QuerySet[Any]
-    ) -> QuerySet[Any] | None:
-        """Narrow ``queryset`` to the chosen delivery state."""
-        value = self.value()
-        if value == "undelivered":
-            return queryset.filter(delivery_state=DeliveryState.PENDING)
-        if value == "dead":
-            return queryset.filter(delivery_state=DeliveryState.DEAD)
-        if value == "delivered":
-            return queryset.filter(delivery_state=DeliveryState.DELIVERED)
-        return None
-
-
-def requeue_dead_events(queryset: QuerySet[AssignmentEvent]) -> int:
-    """Give the dead events among ``queryset`` a fresh round of delivery tries.
-
-    The relay's own :func:`.delivery.requeue_dead` resets them; delivery is
-    triggered once the change has committed.
-    """
-    from django_assignment_timeout.delivery import requeue_dead
-
-    using = router.db_for_write(AssignmentEvent)
-    with transaction.atomic(using=using):
-        count = requeue_dead(queryset.values_list("pk", flat=True))
-        if count:
-            transaction.on_commit(schedule_delivery, using=using, robust=True)
-    return count
-
-
-@admin.register(AssignmentEvent)
-class AssignmentEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Read-only audit trail and outbox, with a re-queue action for dead events."""
-
-    list_display = (
-        "id",
-        "assignment_link",
-        "attempt",
-        "kind",
-        "assignee_pk",
-        "created_at",
-        "delivery_state",
-        "delivery_attempts",
-        "next_attempt_at",
-    )
-    list_filter = (DeliveryFilter, "kind", "content_type")
-    list_select_related = ("content_type",)
-    search_fields = ("=object_pk", "=assignee_pk")
-    ordering = ("-id",)
-    actions = ("requeue_dead",)
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        """Every field: events change only through the lifecycle and the relay."""
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        """Events are written by the lifecycle only."""
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """The audit trail, and exactly-once expiry's backstop, stay."""
-        return False
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> Any:
-        """The read-only detail page, without save buttons."""
-        context = {
-            "show_save": False,
-            "show_save_and_continue": False,
-            "show_save_and_add_another": False,
-            **(extra_context or {}),
-        }
-        return super().change_view(request, object_id, form_url, context)
-
-    @admin.display(description=_("assignment"), ordering="object_pk")
-    def assignment_link(self, obj: AssignmentEvent) -> str:
-        """The assignment's type and key, linked to its admin page when it has one."""
-        content_type = obj.content_type
-        label = f"{content_type.name} {obj.object_pk}"
-        try:
-            url = reverse(
-                f"{self.admin_site.name}:{content_type.app_label}_{content_type.model}_change",
-                args=[obj.object_pk],
-            )
-        except NoReverseMatch:
-            return label
-        return format_html('<a href="{}">{}</a>', url, label)
-
-    @admin.action(
-        description=_("Re-queue the selected dead events"), permissions=["change"]
-    )
-    def requeue_dead(
-        self, request: HttpRequest, queryset: QuerySet[AssignmentEvent]
-    ) -> None:
-        """Send dead events through the relay again, from a fresh attempt count."""
-        count = requeue_dead_events(queryset)
-        skipped = queryset.count() - count
-        self.message_user(
-            request,
-            ngettext(
-                "Re-queued %(count)d dead event.",
-                "Re-queued %(count)d dead events.",
-                count,
-            )
-            % {"count": count},
-            messages.SUCCESS if count else messages.WARNING,
-        )
-        if skipped:
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)d selected event was not dead and was left alone.",
-                    "%(count)d selected events were not dead and were left alone.",
-                    skipped,
-                )
-                % {"count": skipped},
-                messages.WARNING,
-            )

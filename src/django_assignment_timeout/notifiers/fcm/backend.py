@@ -29,7 +29,7 @@ Options:
   (Firebase installation ids).
 * ``android_priority``: ``"high"`` (default) or ``"normal"``.
 * ``fcm_url``: for tests only, the send URL template (``{0}`` = project id)
-  of a fake FCM server such as ``tests/fcm_fake.py``.
+  of a fake FCM server such as the one in the library's own tests.
 
 Each (notification, token) is one FCM message, sent with ``send_each`` in
 chunks of at most 500. Messages carry the notification's data, its collapse
@@ -40,33 +40,21 @@ off: the relay retries durably with backoff instead.
 
 from __future__ import annotations
 
-import email.utils
-import itertools
 import json
 import logging
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
+import firebase_admin
+import google.auth.exceptions
+from django.core.checks import Error
 from django.utils.module_loading import import_string
-
-from django_assignment_timeout.exceptions import ConfigurationError, MissingExtraError
-
-try:
-    import firebase_admin
-    import google.auth.exceptions
-    import google.auth.transport.requests
-    import requests.adapters
-    from firebase_admin import credentials, messaging
-    from firebase_admin import exceptions as firebase_exceptions
-    from urllib3.util import retry as urllib3_retry
-except ImportError as err:  # pragma: no cover - exercised in a subprocess test
-    raise MissingExtraError(
-        "ASSIGNMENT_TIMEOUT_NOTIFIERS", "fcm", "firebase_admin"
-    ) from err
+from firebase_admin import credentials, messaging
+from firebase_admin import exceptions as firebase_exceptions
 
 from django_assignment_timeout import signals
-from django_assignment_timeout.dispatch import send_signal
+from django_assignment_timeout.after_commit import send_signal
+from django_assignment_timeout.exceptions import ConfigurationError
 from django_assignment_timeout.notifiers.base import (
     BaseNotifier,
     Notification,
@@ -74,6 +62,12 @@ from django_assignment_timeout.notifiers.base import (
     Status,
     recipient_key,
 )
+from django_assignment_timeout.notifiers.fcm.app import (
+    DEFAULT_HTTP_TIMEOUT,
+    make_app,
+    refresh_token,
+)
+from django_assignment_timeout.notifiers.fcm.responses import classify, combine
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -82,12 +76,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("django_assignment_timeout.notifiers.fcm")
 
+__all__ = ["MAX_CHUNK", "FCMNotifier", "default_token_resolver"]
+
 #: send_each refuses more than 500 messages.
 MAX_CHUNK = 500
-DEFAULT_HTTP_TIMEOUT = 10.0
-REAL_FCM_HOST = "https://fcm.googleapis.com"
 _CHECK = "assignment_timeout"
-_app_numbers = itertools.count(1)
 
 
 def default_token_resolver(recipients: list[Any]) -> dict[Any, list[str]]:
@@ -131,8 +124,6 @@ class FCMNotifier(BaseNotifier):
 
     def check(self) -> list[CheckMessage]:
         """Options, the credentials file, the resolver and the timeout."""
-        from django.core.checks import Error
-
         errors = super().check()
         where = f"Notifier {self.alias!r} (FCM)"
         creds = self.options.get("credentials")
@@ -222,67 +213,8 @@ class FCMNotifier(BaseNotifier):
         """The firebase app this backend sends with (created on first use)."""
         with self._lock:
             if self._app is None:
-                self._app = self._make_app()
+                self._app = make_app(self.alias, self.options)
             return self._app
-
-    def _make_app(self) -> firebase_admin.App:
-        name = self.options.get("app_name")
-        if name:
-            try:
-                app = firebase_admin.get_app(name)
-            except ValueError as err:
-                raise ConfigurationError(
-                    f"Notifier {self.alias!r} (FCM): no firebase app named {name!r} is initialised."
-                ) from err
-        else:
-            # One app per backend instance: settings changes build new ones.
-            name = f"django_assignment_timeout:{self.alias}:{next(_app_numbers)}"
-            app_options: dict[str, Any] = {
-                "httpTimeout": float(
-                    self.options.get("http_timeout", DEFAULT_HTTP_TIMEOUT)
-                )
-            }
-            if self.options.get("project_id"):
-                app_options["projectId"] = self.options["project_id"]
-            creds = self.options.get("credentials")
-            try:
-                if creds is None:
-                    cred: credentials.Base = credentials.ApplicationDefault()
-                elif isinstance(creds, credentials.Base):
-                    cred = creds
-                else:
-                    cred = credentials.Certificate(creds)
-                app = firebase_admin.initialize_app(cred, app_options, name=name)
-            except (OSError, ValueError, google.auth.exceptions.GoogleAuthError) as err:
-                # The message names the problem (missing file, not a service
-                # account); it never contains the key itself.
-                raise ConfigurationError(
-                    f"Notifier {self.alias!r} (FCM): invalid credentials: {err}"
-                ) from err
-        self._tune_transport(app)
-        return app
-
-    def _tune_transport(self, app: firebase_admin.App) -> None:
-        # Private SDK internals, reached in one place: the SDK has no
-        # supported endpoint override, and its session retries 500/503 four
-        # times inside the call, which the relay does better (durably).
-        try:
-            service = messaging._get_messaging_service(app)
-            session = service._client.session
-        except ValueError as err:
-            raise ConfigurationError(f"Notifier {self.alias!r} (FCM): {err}") from err
-        prefix = REAL_FCM_HOST
-        url = self.options.get("fcm_url")
-        if url:
-            service._fcm_url = url.format(app.project_id)
-            prefix = "/".join(service._fcm_url.split("/")[:3])
-        retry = urllib3_retry.Retry(
-            connect=1, read=1, status=0, raise_on_status=False, allowed_methods=None
-        )
-        adapter = requests.adapters.HTTPAdapter(
-            pool_connections=10, pool_maxsize=100, max_retries=retry
-        )
-        session.mount(prefix, adapter)
 
     # -- sending ------------------------------------------------------------
 
@@ -326,7 +258,7 @@ class FCMNotifier(BaseNotifier):
         for index, notification in enumerate(notifications):
             for recipient in notification.recipients:
                 tried = per_recipient.get((index, recipient_key(recipient)), [])
-                results.append(_combine(notification, recipient, tried))
+                results.append(combine(notification, recipient, tried))
         return results
 
     def _message(self, notification: Notification, token: str) -> messaging.Message:
@@ -354,24 +286,6 @@ class FCMNotifier(BaseNotifier):
             message.token = token
         return message
 
-    def _refresh_token(self, app: firebase_admin.App) -> str:
-        """Fetch the access token once, before send_each fans out to threads.
-
-        Otherwise each of up to 500 threads signs a JWT and asks for a token
-        itself, and when the token endpoint is down each one retries with
-        backoff. Returns a secret-free error message, or "" when all is well.
-        """
-        credential = app.credential.get_credential()
-        if credential.valid:
-            return ""
-        try:
-            credential.refresh(google.auth.transport.requests.Request())
-        except google.auth.exceptions.GoogleAuthError as err:
-            error = f"FCM authentication failed ({type(err).__name__}): {err}"[:500]
-            logger.error("Notifier %r: %s", self.alias, error)
-            return error
-        return ""
-
     def _send_all(
         self, messages: list[messaging.Message]
     ) -> list[tuple[Status, float | None, str, str]]:
@@ -379,7 +293,7 @@ class FCMNotifier(BaseNotifier):
         if not messages:
             return outcomes
         app = self.app()
-        auth_error = self._refresh_token(app)
+        auth_error = refresh_token(self.alias, app)
         if auth_error:
             return [(Status.RETRY, None, auth_error, "AUTH")] * len(messages)
         for start in range(0, len(messages), MAX_CHUNK):
@@ -412,113 +326,5 @@ class FCMNotifier(BaseNotifier):
                     * len(chunk)
                 )
                 continue
-            outcomes.extend(_classify(response) for response in batch.responses)
+            outcomes.extend(classify(response) for response in batch.responses)
         return outcomes
-
-
-def _classify(
-    response: messaging.SendResponse,
-) -> tuple[Status, float | None, str, str]:
-    """Map one send_each response to (status, retry-after, error, FCM code)."""
-    if response.success:
-        return Status.SENT, None, "", ""
-    exc = response.exception
-    code = _fcm_code(exc)
-    text = f"{code}: {exc}"[:500]
-    if isinstance(exc, (messaging.UnregisteredError, messaging.SenderIdMismatchError)):
-        return Status.INVALID_RECIPIENT, None, text, code
-    if isinstance(exc, firebase_exceptions.InvalidArgumentError):
-        if _token_is_invalid(exc):
-            return Status.INVALID_RECIPIENT, None, text, code
-        return Status.FAILED, None, text, code
-    if isinstance(exc, firebase_exceptions.UnauthenticatedError):
-        # Our credentials (UNAUTHENTICATED) or the project's APNs/web-push
-        # keys (THIRD_PARTY_AUTH_ERROR): not the recipient's fault; keep the
-        # event undelivered until someone fixes the configuration.
-        logger.error("FCM refused our credentials: %s", text)
-        return Status.RETRY, None, text, code
-    if isinstance(
-        exc,
-        (
-            firebase_exceptions.ResourceExhaustedError,  # QUOTA_EXCEEDED
-            firebase_exceptions.UnavailableError,
-            firebase_exceptions.InternalError,
-            firebase_exceptions.DeadlineExceededError,
-            firebase_exceptions.UnknownError,
-        ),
-    ):
-        return Status.RETRY, _retry_after(exc), text, code
-    return Status.FAILED, None, text, code
-
-
-def _fcm_code(exc: Any) -> str:
-    body = _error_body(exc)
-    for detail in body.get("details", []) if isinstance(body, dict) else []:
-        if isinstance(detail, dict) and detail.get("errorCode"):
-            return str(detail["errorCode"])
-    return str(getattr(exc, "code", "UNKNOWN"))
-
-
-def _error_body(exc: Any) -> Any:
-    response = getattr(exc, "http_response", None)
-    if response is None:
-        return {}
-    try:
-        return response.json().get("error", {})
-    except (ValueError, AttributeError):
-        return {}
-
-
-def _token_is_invalid(exc: Any) -> bool:
-    # INVALID_ARGUMENT covers both a bad token and a bad payload. Only the
-    # former may deactivate a token: look at the field FCM blames, then at
-    # the message text.
-    body = _error_body(exc)
-    for detail in body.get("details", []) if isinstance(body, dict) else []:
-        for violation in (
-            detail.get("fieldViolations", []) if isinstance(detail, dict) else []
-        ):
-            if violation.get("field") in ("message.token", "message.fid"):
-                return True
-    return "registration token" in str(exc).lower()
-
-
-def _retry_after(exc: Any) -> float | None:
-    response = getattr(exc, "http_response", None)
-    value = response.headers.get("Retry-After") if response is not None else None
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
-
-
-def _combine(
-    notification: Notification,
-    recipient: Any,
-    tried: list[tuple[Status, float | None, str]],
-) -> RecipientResult:
-    """One result per recipient from the results of its tokens."""
-    if not tried:
-        return RecipientResult(
-            notification, recipient, Status.INVALID_RECIPIENT, error="no device token"
-        )
-    statuses = {status for status, _after, _error in tried}
-    errors = "; ".join(error for _status, _after, error in tried if error)
-    for status in (Status.RETRY, Status.SENT, Status.FAILED, Status.INVALID_RECIPIENT):
-        if status in statuses:
-            after = max((a or 0.0 for s, a, _e in tried if s == status), default=0.0)
-            return RecipientResult(
-                notification,
-                recipient,
-                status,
-                retry_after=after or None,
-                error="" if status == Status.SENT else errors,
-            )
-    raise AssertionError("unreachable")  # pragma: no cover

@@ -2,11 +2,11 @@
 
 ``huey.contrib.djhuey`` reads ``settings.HUEY`` when imported and may call
 ``sys.exit`` on a bad configuration, so this module is imported only by
-:class:`~.huey.HueyScheduler` once the project configured ``HUEY``.
+:class:`~.backend.HueyScheduler` once the project configured ``HUEY``.
 
 Huey names tasks by module and function: the periodic sweep is
-``django_assignment_timeout.schedulers.huey_tasks.sweep``, the others
-``...huey_tasks.expire_offer`` and ``...huey_tasks.deliver``.
+``django_assignment_timeout.schedulers.huey.tasks.sweep``, the others
+``...huey.tasks.expire_offer`` and ``...huey.tasks.deliver``.
 """
 
 from __future__ import annotations
@@ -15,18 +15,17 @@ from datetime import datetime
 from typing import Any
 
 from django_assignment_timeout.conf import app_settings
+from django_assignment_timeout.exceptions import MissingExtraError
 from django_assignment_timeout.schedulers import jobs
+from django_assignment_timeout.schedulers.protocol import PERIODIC_NAME, recheck_in
 
 try:
     from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
     from huey.exceptions import TaskLockedException
 except ImportError as err:  # pragma: no cover - exercised in a subprocess test
-    from django_assignment_timeout.exceptions import MissingExtraError
-
     raise MissingExtraError("ASSIGNMENT_TIMEOUT_SCHEDULER", "huey", "huey") from err
 
-#: How often a precise task that ran before its deadline re-schedules itself.
-MAX_RECHECKS = 3
+__all__ = ["deliver", "every_interval", "expire_offer", "interval_minutes", "sweep"]
 
 
 def every_interval(minutes: int) -> Any:
@@ -56,7 +55,7 @@ def sweep() -> dict[str, int]:
     cleared by ``run_huey --flush-locks``.
     """
     try:
-        with HUEY.lock_task(jobs.PERIODIC_NAME):
+        with HUEY.lock_task(PERIODIC_NAME):
             return jobs.run_sweep()
     except TaskLockedException:
         return {"expired_count": 0}
@@ -68,12 +67,10 @@ def expire_offer(
 ) -> dict[str, Any]:
     """Expire one offer at its deadline; stale, duplicate and early runs do nothing."""
     outcome = jobs.expire_offer(model_label, pk, attempt)
-    retry_in = outcome["retry_in"]
-    if retry_in is not None and not HUEY.immediate and recheck < MAX_RECHECKS:
+    delay = recheck_in(outcome, recheck)
+    if delay is not None and not HUEY.immediate:
         # Ran before the deadline by the database clock: try again then.
-        expire_offer.schedule(
-            args=(model_label, pk, attempt, recheck + 1), delay=retry_in + 0.05
-        )
+        expire_offer.schedule(args=(model_label, pk, attempt, recheck + 1), delay=delay)
     return outcome
 
 

@@ -8,9 +8,9 @@ Settings::
         "BACKEND": "django_assignment_timeout.schedulers.huey.HueyScheduler",
     }
 
-Run ``manage.py run_huey``. Huey fires periodic tasks on minute boundaries,
-so the sweep runs every ``ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL`` seconds rounded
-to whole minutes; the per-offer task makes expiry precise regardless.
+Run ``manage.py run_huey``. Huey checks periodic tasks once a minute, so
+the sweep runs every ``ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL`` seconds rounded to
+whole minutes; the per-offer task makes expiry precise regardless.
 
 OPTIONS: ``precise`` (default True) and ``deliver`` (default True), as for
 the Celery backend.
@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.conf import settings
+from django.core.checks import Error
 
 from django_assignment_timeout.exceptions import ConfigurationError, MissingExtraError
 from django_assignment_timeout.schedulers.base import BaseScheduler
-from django_assignment_timeout.schedulers.jobs import task_pk
+from django_assignment_timeout.schedulers.protocol import task_pk
 
 try:
     import huey  # noqa: F401 - only to fail early, naming the extra
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 
     from django.core.checks import CheckMessage
     from django.db import models
+
+__all__ = ["HueyScheduler", "huey_configured"]
 
 
 def huey_configured() -> bool:
@@ -60,8 +63,6 @@ class HueyScheduler(BaseScheduler):
 
     def check(self) -> list[CheckMessage]:
         """Unknown options (E021); Huey not configured for Django (E022)."""
-        from django.core.checks import Error
-
         errors = super().check()
         if not huey_configured():
             errors.append(
@@ -95,6 +96,8 @@ class HueyScheduler(BaseScheduler):
                 "The Huey scheduler is selected but HUEY is not configured "
                 "(check E022)."
             )
-        from django_assignment_timeout.schedulers import huey_tasks
+        # Not at module level: djhuey reads settings.HUEY when imported and
+        # may sys.exit() on a bad one, so only once the project configured it.
+        from django_assignment_timeout.schedulers.huey import tasks
 
-        return huey_tasks
+        return tasks

@@ -22,37 +22,22 @@ OPTIONS: ``backend`` (a ``TASKS`` alias, default ``"default"``),
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
-from django_assignment_timeout.exceptions import ConfigurationError, MissingExtraError
+from django.core.checks import Error, Warning
+
+from django_assignment_timeout.exceptions import ConfigurationError
 from django_assignment_timeout.schedulers.base import BaseScheduler
-from django_assignment_timeout.schedulers.jobs import task_pk
+from django_assignment_timeout.schedulers.protocol import task_pk
+from django_assignment_timeout.schedulers.tasks.framework import framework
 
 if TYPE_CHECKING:
     from datetime import datetime
-    from types import ModuleType
 
     from django.core.checks import CheckMessage
     from django.db import models
 
-
-def _framework() -> ModuleType:
-    # Django 6.0+ ships the framework; 5.2 needs the django-tasks backport.
-    try:
-        return importlib.import_module("django.tasks")
-    except ImportError:
-        pass
-    try:
-        return importlib.import_module("django_tasks")
-    except ImportError as err:
-        raise MissingExtraError(
-            "ASSIGNMENT_TIMEOUT_SCHEDULER", "tasks", "django-tasks"
-        ) from err
-
-
-#: ``django.tasks`` or ``django_tasks``, whichever this Django uses.
-framework = _framework()
+__all__ = ["TasksScheduler"]
 
 
 class TasksScheduler(BaseScheduler):
@@ -64,18 +49,18 @@ class TasksScheduler(BaseScheduler):
     known_options = frozenset({"backend", "queue_name", "precise", "deliver"})
 
     @property
-    def alias(self) -> str:
+    def task_alias(self) -> str:
         """The ``TASKS`` alias tasks are enqueued on."""
         return self.options.get("backend", "default")  # type: ignore[no-any-return]
 
     def task_backend(self) -> Any:
-        """The framework's backend for :attr:`alias` (ConfigurationError if unknown)."""
+        """The framework's backend for :attr:`task_alias` (ConfigurationError if unknown)."""
         try:
-            return framework.task_backends[self.alias]
+            return framework.task_backends[self.task_alias]
         except Exception as err:  # InvalidTaskBackendError, whichever framework
             raise ConfigurationError(
                 "ASSIGNMENT_TIMEOUT_SCHEDULER['OPTIONS']['backend'] is "
-                f"{self.alias!r}, "
+                f"{self.task_alias!r}, "
                 f"which is not a usable TASKS backend: {err}"
             ) from err
 
@@ -89,8 +74,6 @@ class TasksScheduler(BaseScheduler):
 
     def check(self) -> list[CheckMessage]:
         """Unknown options (E021), unknown alias (E024), no deferral (W025)."""
-        from django.core.checks import Error, Warning
-
         errors = super().check()
         try:
             backend = self.task_backend()
@@ -106,7 +89,7 @@ class TasksScheduler(BaseScheduler):
         if self.options.get("precise", True) and not backend.supports_defer:
             errors.append(
                 Warning(
-                    f"The TASKS backend {self.alias!r} ({type(backend).__name__}) "
+                    f"The TASKS backend {self.task_alias!r} ({type(backend).__name__}) "
                     "can not defer tasks, so offers are expired only by the sweep.",
                     hint="Run 'manage.py expire_assignments' from cron or with "
                     "--loop, or use a task backend that supports run_after.",
@@ -131,8 +114,10 @@ class TasksScheduler(BaseScheduler):
             self._task("deliver").enqueue()
 
     def _task(self, name: str, **using: Any) -> Any:
-        from django_assignment_timeout.schedulers import tasks_framework
+        # Not at module level: declaring a task validates it against the
+        # TASKS setting, which must be readable by then.
+        from django_assignment_timeout.schedulers.tasks import tasks
 
         # Always name the queue: the declared one may be another backend's.
         using["queue_name"] = self.options.get("queue_name", "default")
-        return getattr(tasks_framework, name).using(backend=self.alias, **using)
+        return getattr(tasks, name).using(backend=self.task_alias, **using)

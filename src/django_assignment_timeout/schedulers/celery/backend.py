@@ -31,11 +31,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.core.checks import Error
 from django.utils.module_loading import import_string
 
+from django_assignment_timeout.conf import app_settings
 from django_assignment_timeout.exceptions import MissingExtraError
 from django_assignment_timeout.schedulers.base import BaseScheduler
-from django_assignment_timeout.schedulers.jobs import (
+from django_assignment_timeout.schedulers.protocol import (
     DELIVER,
     EXPIRE_OFFER,
     PERIODIC_NAME,
@@ -54,7 +56,7 @@ if TYPE_CHECKING:
     from django.core.checks import CheckMessage
     from django.db import models
 
-__all__ = ["DELIVER", "EXPIRE_OFFER", "SWEEP", "CeleryScheduler", "beat_schedule"]
+__all__ = ["ROUTING_OPTIONS", "CeleryScheduler", "beat_schedule"]
 
 #: apply_async options a project may set in OPTIONS.
 ROUTING_OPTIONS = (
@@ -77,8 +79,6 @@ def beat_schedule(
     interval, so a beat that kept sending while every worker was down does
     not leave a pile of sweeps behind: the next one does all the work.
     """
-    from django_assignment_timeout.conf import app_settings
-
     seconds = float(app_settings.SWEEP_INTERVAL if interval is None else interval)
     options: dict[str, Any] = {"expires": seconds}
     if queue is not None:
@@ -94,8 +94,8 @@ class CeleryScheduler(BaseScheduler):
     supports_deferred_delivery = True
     known_options = frozenset({"app", "precise", "deliver", *ROUTING_OPTIONS})
 
-    def __init__(self, options: dict[str, Any] | None = None) -> None:
-        super().__init__(options)
+    def __init__(self, alias: str, options: dict[str, Any] | None = None) -> None:
+        super().__init__(alias, options)
         self._app: celery.Celery | None = None
 
     @property
@@ -108,12 +108,12 @@ class CeleryScheduler(BaseScheduler):
 
     def ready(self) -> None:
         """Register the shared tasks (workers run this through ``django.setup()``)."""
-        from django_assignment_timeout.schedulers import celery_tasks  # noqa: F401
+        # Not at module level: the tasks import the core and so the models,
+        # and a project's celery.py imports this module before apps are ready.
+        from django_assignment_timeout.schedulers.celery import tasks  # noqa: F401
 
     def check(self) -> list[CheckMessage]:
         """Unknown options (E021); an ``app`` path that does not import (E023)."""
-        from django.core.checks import Error
-
         errors = super().check()
         path = self.options.get("app")
         if path is not None:

@@ -1,0 +1,45 @@
+"""Django admin: a ModelAdmin mixin for adopting models, and the event admin.
+
+Every state change the admin offers goes through :mod:`.lifecycle` (one
+conditional UPDATE plus its event row); the fields the lifecycle owns are
+read-only, so the admin can never break the invariants with a raw field edit.
+:mod:`.assignments` holds the mixin, :mod:`.events` the event admin (registered
+when Django's admin autodiscovers this module).
+
+Adopt it on your own model::
+
+    from django.contrib import admin
+    from django_assignment_timeout.admin import AssignmentAdminMixin
+
+    @admin.register(StockRequest)
+    class StockRequestAdmin(AssignmentAdminMixin, admin.ModelAdmin):
+        list_display = ["id", "assignment_state"]
+"""
+
+from __future__ import annotations
+
+from django_assignment_timeout.admin.assignments import (
+    RECENT_EXPIRY,
+    AssignmentAdmin,
+    AssignmentAdminMixin,
+    AssignmentStateFilter,
+    format_seconds,
+)
+from django_assignment_timeout.admin.events import (
+    AssignmentEventAdmin,
+    AssignmentEventInline,
+    DeliveryFilter,
+    requeue_dead_events,
+)
+
+__all__ = [
+    "RECENT_EXPIRY",
+    "AssignmentAdmin",
+    "AssignmentAdminMixin",
+    "AssignmentEventAdmin",
+    "AssignmentEventInline",
+    "AssignmentStateFilter",
+    "DeliveryFilter",
+    "format_seconds",
+    "requeue_dead_events",
+]
