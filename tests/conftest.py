@@ -1,14 +1,13 @@
 """Shared fixtures: drivers, users, and moving stored deadlines.
 
 freezegun does not move the database clock, so tests move the stored
-deadlines instead (``make_due``).
+deadlines instead, with :func:`django_assignment_timeout.testing.make_due`.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from django_assignment_timeout.expressions import deadline_in
 from tests import services
 from tests.testapp.models import Driver, StockRequest, Ticket
 
@@ -64,14 +63,3 @@ def user(django_user_model):
 @pytest.fixture
 def ticket(db):
     return Ticket.objects.create()
-
-
-def make_due(model, *pks, seconds_ago=1.0):
-    """Move the stored deadline of offered rows into the past, on the database clock."""
-    qs = model._base_manager.filter(assignment_expires_at__isnull=False)
-    if pks:
-        qs = qs.filter(pk__in=pks)
-    return qs.update(
-        assignment_expires_at=deadline_in(-seconds_ago),
-        assignment_started_at=deadline_in(-seconds_ago - 300),
-    )

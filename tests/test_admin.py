@@ -21,10 +21,10 @@ from django_assignment_timeout.admin import (
     AssignmentEventAdmin,
     format_seconds,
 )
-from django_assignment_timeout.expressions import deadline_in
+from django_assignment_timeout.clock import deadline_in
 from django_assignment_timeout.models import AssignmentEvent, DeliveryState
 from django_assignment_timeout.sweep import sweep
-from tests.conftest import make_due
+from django_assignment_timeout.testing import make_due
 from tests.testapp.data import offered_requests
 from tests.testapp.models import Driver, StockRequest, Ticket
 

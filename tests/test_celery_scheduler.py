@@ -11,9 +11,10 @@ from celery.signals import task_postrun
 from django.db import transaction
 from django.test import override_settings
 
-from django_assignment_timeout.schedulers import celery_tasks, get_scheduler
+from django_assignment_timeout.schedulers import get_scheduler
 from django_assignment_timeout.schedulers.celery import CeleryScheduler, beat_schedule
-from tests.conftest import make_due
+from django_assignment_timeout.schedulers.celery import tasks as celery_tasks
+from django_assignment_timeout.testing import make_due
 from tests.schedulers_support.assertions import expired_events, status
 from tests.schedulers_support.celery_app import RABBITMQ_URL, REDIS_URL
 from tests.schedulers_support.processes import running, wait_for, worker_env
@@ -53,12 +54,15 @@ def test_task_names_are_stable():
 
 
 def test_checks():
-    assert CeleryScheduler({"app": f"{APPS}.redis_app", "queue": "q"}).check() == []
-    [bad_app] = CeleryScheduler({"app": "tests.nope.app"}).check()
+    assert (
+        CeleryScheduler("default", {"app": f"{APPS}.redis_app", "queue": "q"}).check()
+        == []
+    )
+    [bad_app] = CeleryScheduler("default", {"app": "tests.nope.app"}).check()
     assert bad_app.id == "assignment_timeout.E023"
-    [not_an_app] = CeleryScheduler({"app": f"{APPS}.REDIS_URL"}).check()
+    [not_an_app] = CeleryScheduler("default", {"app": f"{APPS}.REDIS_URL"}).check()
     assert not_an_app.id == "assignment_timeout.E023"
-    [unknown] = CeleryScheduler({"queues": "q"}).check()
+    [unknown] = CeleryScheduler("default", {"queues": "q"}).check()
     assert unknown.id == "assignment_timeout.E021"
 
 

@@ -10,7 +10,7 @@ from django.db import models
 from django.test import override_settings
 from django.test.utils import isolate_apps
 
-from django_assignment_timeout.checks import check_settings
+from django_assignment_timeout.checks.settings import check_settings
 from django_assignment_timeout.models import ExpiringAssignmentMixin
 from tests.testapp.models import Driver, StockRequest, Ticket
 

@@ -17,7 +17,7 @@ from django.db import connection
 
 from django_assignment_timeout import sweep as sweep_module
 from django_assignment_timeout.exceptions import AssignmentError
-from tests.conftest import make_due
+from django_assignment_timeout.testing import make_due
 from tests.testapp.data import offered_requests
 from tests.testapp.models import StockRequest, Ticket
 

@@ -24,7 +24,7 @@ from django.test.utils import override_settings
 from django_assignment_timeout.delivery import deliver_pending
 from django_assignment_timeout.models import AssignmentEvent, DeliveryState
 from django_assignment_timeout.notifiers import locmem
-from tests.conftest import make_due
+from django_assignment_timeout.testing import make_due
 from tests.testapp.models import Driver, StockRequest
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -16,7 +16,7 @@ from django_assignment_timeout.exceptions import ConfigurationError, MissingExtr
 from django_assignment_timeout.models import ExpiringAssignmentMixin
 from django_assignment_timeout.options import options_for
 from django_assignment_timeout.schedulers import jobs
-from tests.conftest import make_due
+from django_assignment_timeout.testing import make_due
 from tests.testapp.models import Driver, StockRequest
 
 CELERY_BACKEND = "django_assignment_timeout.schedulers.celery.CeleryScheduler"
@@ -67,12 +67,9 @@ def test_an_unloadable_scheduler_does_not_stop_startup(caplog):
 def test_a_backend_whose_extra_is_missing_says_which_pip_command(monkeypatch):
     # As on a machine without celery: the backend module fails to import.
     monkeypatch.setitem(sys.modules, "celery", None)
-    monkeypatch.delitem(
-        sys.modules, "django_assignment_timeout.schedulers.celery", raising=False
-    )
-    monkeypatch.delitem(
-        sys.modules, "django_assignment_timeout.schedulers.celery_tasks", raising=False
-    )
+    package = "django_assignment_timeout.schedulers.celery"
+    for name in [m for m in sys.modules if m == package or m.startswith(f"{package}.")]:
+        monkeypatch.delitem(sys.modules, name)
     with pytest.raises(MissingExtraError) as caught:
         schedulers.load_scheduler({"BACKEND": CELERY_BACKEND})
     # Passed through as it is, not wrapped in "could not import".

@@ -26,7 +26,7 @@ from django_assignment_timeout.notifiers.base import (
     Status,
 )
 from django_assignment_timeout.sweep import sweep
-from tests.conftest import make_due
+from django_assignment_timeout.testing import make_due
 from tests.testapp.models import Driver, StockRequest
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -79,9 +79,7 @@ def test_every_check_id_is_in_the_checks_reference():
 def test_every_setting_is_in_the_settings_reference():
     tree = ast.parse((PACKAGE / "conf.py").read_text())
     conf = next(
-        n
-        for n in tree.body
-        if isinstance(n, ast.ClassDef) and n.name == "AssignmentTimeoutConf"
+        n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "AppSettings"
     )
     names = [
         target.id if isinstance(target, ast.Name) else target.target.id
@@ -154,3 +152,39 @@ def _is_hook_override(name: str, node: ast.AST) -> bool:
         "has_change_permission", "has_delete_permission", "has_view_permission",
     }  # fmt: skip
     return name.rsplit(".", 1)[-1] in django_hooks
+
+
+def _all_names(tree: ast.Module) -> list[str] | None:
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if any(getattr(t, "id", None) == "__all__" for t in targets):
+            return [ast.literal_eval(element) for element in node.value.elts]  # type: ignore[attr-defined]
+    return None
+
+
+@pytest.mark.parametrize("path", _modules(), ids=_dotted)
+def test_public_modules_list_their_names_in_all(path):
+    """The reference says public names are in each module's ``__all__``: all of them."""
+    module = _dotted(path)
+    tree = ast.parse(path.read_text())
+    defined = [name for name, _ in _public_definitions(tree) if "." not in name]
+    if ".management." in module or not defined:
+        return  # commands are found by Django; shims and empty packages define nothing
+    listed = _all_names(tree)
+    assert listed is not None, f"{module} has no __all__"
+    assert sorted(set(defined) - set(listed)) == [], f"{module}: missing from __all__"
+    bound = {
+        target.id
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Assign, ast.AnnAssign))
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name)
+    } | {
+        (alias.asname or alias.name).split(".")[0]
+        for node in tree.body
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    assert sorted(set(listed) - bound - set(defined)) == [], (
+        f"{module}: __all__ names nothing"
+    )

@@ -18,9 +18,9 @@ from django.db import connection
 from django.test.utils import override_settings
 from django.utils import timezone
 
+from django_assignment_timeout.clock import deadline_in
 from django_assignment_timeout.delivery import deliver_pending
 from django_assignment_timeout.exceptions import ConfigurationError, MissingExtraError
-from django_assignment_timeout.expressions import deadline_in
 from django_assignment_timeout.models import AssignmentEvent, DeliveryState
 from django_assignment_timeout.notifiers import load_notifier
 from django_assignment_timeout.notifiers.base import Notification, Status

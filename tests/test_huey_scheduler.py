@@ -8,7 +8,7 @@ import pytest
 from django.test import override_settings
 
 from django_assignment_timeout.schedulers.huey import HueyScheduler
-from tests.conftest import make_due
+from django_assignment_timeout.testing import make_due
 from tests.schedulers_support.assertions import expired_events, status
 from tests.schedulers_support.processes import (
     run_producer,
@@ -22,10 +22,10 @@ BACKEND = "django_assignment_timeout.schedulers.huey.HueyScheduler"
 
 
 def test_check_requires_huey_configured_for_django():
-    [error] = HueyScheduler().check()
+    [error] = HueyScheduler("default").check()
     assert error.id == "assignment_timeout.E022"
     assert "HUEY" in error.msg
-    [unknown] = HueyScheduler({"queue": "x"}).check()[:1]
+    [unknown] = HueyScheduler("default", {"queue": "x"}).check()[:1]
     assert unknown.id == "assignment_timeout.E021"
 
 
@@ -36,7 +36,7 @@ def test_unconfigured_huey_does_not_import_djhuey_and_the_offer_still_succeeds(
     import sys
 
     with override_settings(ASSIGNMENT_TIMEOUT_SCHEDULER={"BACKEND": BACKEND}):
-        HueyScheduler().ready()  # not configured: registers nothing
+        HueyScheduler("default").ready()  # not configured: registers nothing
         stock_request.offer(driver)  # schedule_expiry fails, is logged
     assert "huey.contrib.djhuey" not in sys.modules
     assert status(StockRequest, stock_request.pk) == ("ASSIGNING", 1)
@@ -83,7 +83,7 @@ def test_run_huey_consumer_expires_offers_left_alone_exactly_once(
         # One periodic entry, and its lock: a second sweeper does nothing.
         info = run_producer("huey-info", env=env)
         assert info["periodic"] == [
-            "django_assignment_timeout.schedulers.huey_tasks.sweep"
+            "django_assignment_timeout.schedulers.huey.tasks.sweep"
         ]
         assert info["while_locked"] == {"expired_count": 0}
         assert status(StockRequest, swept.pk) == ("ASSIGNING", 1)
@@ -101,7 +101,7 @@ def test_run_huey_consumer_expires_offers_left_alone_exactly_once(
             )
             run_producer("huey-sweep", env=env)  # a late duplicate trigger
             wait_for(
-                lambda: log.read_text().count("huey_tasks.sweep") >= 4, 15, "2nd", log
+                lambda: log.read_text().count("huey.tasks.sweep") >= 4, 15, "2nd", log
             )
     finally:
         if kind == "redis":
@@ -109,4 +109,4 @@ def test_run_huey_consumer_expires_offers_left_alone_exactly_once(
     assert expired_events(StockRequest, swept.pk) == 1
     assert expired_events(StockRequest, precise.pk) == 1
     assert status(StockRequest, precise.pk) == ("PENDING", 1)
-    assert "huey_tasks.expire_offer" in log.read_text()
+    assert "huey.tasks.expire_offer" in log.read_text()

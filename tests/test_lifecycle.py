@@ -31,7 +31,7 @@ from django_assignment_timeout.exceptions import (
 from django_assignment_timeout.models import AssignmentEvent
 from django_assignment_timeout.options import options_for
 from django_assignment_timeout.sweep import sweep
-from tests.conftest import make_due
+from django_assignment_timeout.testing import make_due
 from tests.testapp.models import Driver, StockRequest, Ticket
 
 pytestmark = pytest.mark.django_db

@@ -17,20 +17,20 @@ from django.test.utils import override_settings
 from django.utils import translation
 from django.utils.translation import gettext_lazy
 
+from django_assignment_timeout.clock import deadline_in
 from django_assignment_timeout.delivery import deliver_pending
-from django_assignment_timeout.expressions import deadline_in
 from django_assignment_timeout.models import AssignmentEvent, DeliveryState
+from django_assignment_timeout.notifications import (
+    MAX_COLLAPSE_KEY,
+    collapse_key,
+    default_notifications,
+)
 from django_assignment_timeout.notifiers import load_notifier, locmem
 from django_assignment_timeout.notifiers.base import (
     BaseNotifier,
     Notification,
     RecipientResult,
     Status,
-)
-from django_assignment_timeout.notifiers.content import (
-    MAX_COLLAPSE_KEY,
-    collapse_key,
-    default_notifications,
 )
 from tests.testapp.models import Driver, StockRequest
 

@@ -10,6 +10,8 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test.utils import override_settings
 
+from django_assignment_timeout.checks.backends import check_notifiers
+from django_assignment_timeout.checks.settings import check_delivery_settings
 from django_assignment_timeout.exceptions import ConfigurationError
 from django_assignment_timeout.notifiers import get_notifiers, load_notifier, locmem
 from django_assignment_timeout.notifiers.base import (
@@ -17,10 +19,6 @@ from django_assignment_timeout.notifiers.base import (
     Notification,
     Status,
     recipient_key,
-)
-from django_assignment_timeout.notifiers.checks import (
-    check_delivery_settings,
-    check_notifiers,
 )
 
 LOG = "django_assignment_timeout.notifiers.log.LogNotifier"

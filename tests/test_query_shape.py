@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from django_assignment_timeout.models import _short_name
 from django_assignment_timeout.sweep import expire_batch, sweep
-from tests.conftest import make_due
+from django_assignment_timeout.testing import make_due
 from tests.testapp.data import offered_requests
 from tests.testapp.models import StockRequest
 

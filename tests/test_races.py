@@ -30,8 +30,8 @@ from django_assignment_timeout import lifecycle
 from django_assignment_timeout.exceptions import OfferExpired, TransitionError
 from django_assignment_timeout.models import AssignmentEvent
 from django_assignment_timeout.sweep import sweep
+from django_assignment_timeout.testing import make_due
 from tests import services
-from tests.conftest import make_due
 from tests.testapp.data import offered_requests
 from tests.testapp.models import StockRequest
 

@@ -20,14 +20,15 @@ PKG = "django_assignment_timeout"
 #: Modules that need an extra, and the extra their error names.
 NEEDS_EXTRA = {
     f"{PKG}.schedulers.celery": "celery",
-    f"{PKG}.schedulers.celery_tasks": "celery",
+    f"{PKG}.schedulers.celery.tasks": "celery",
+    f"{PKG}.schedulers.celery_tasks": "celery",  # the deprecated path
     f"{PKG}.schedulers.huey": "huey",
-    f"{PKG}.schedulers.huey_tasks": "huey",
+    f"{PKG}.schedulers.huey.tasks": "huey",
     f"{PKG}.notifiers.fcm": "fcm",
 }
 if DJANGO_VERSION < (6, 0):  # Django 6 ships django.tasks; 5.2 needs the backport
     NEEDS_EXTRA[f"{PKG}.schedulers.tasks"] = "tasks"
-    NEEDS_EXTRA[f"{PKG}.schedulers.tasks_framework"] = "tasks"
+    NEEDS_EXTRA[f"{PKG}.schedulers.tasks.tasks"] = "tasks"
 
 
 BACKENDS = {

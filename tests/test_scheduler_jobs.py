@@ -10,10 +10,14 @@ from django.core.checks import Error
 from django.test import override_settings
 
 from django_assignment_timeout.exceptions import ConfigurationError, InvalidArgument
-from django_assignment_timeout.schedulers import get_scheduler, jobs, load_scheduler
-from django_assignment_timeout.schedulers.base import BaseScheduler
+from django_assignment_timeout.schedulers import (
+    get_scheduler,
+    jobs,
+    load_scheduler,
+    protocol,
+)
 from django_assignment_timeout.schedulers.command import CommandScheduler
-from tests.conftest import make_due
+from django_assignment_timeout.testing import make_due
 from tests.schedulers_support.assertions import expired_events, status
 from tests.schedulers_support.processes import running, wait_for, worker_env
 from tests.testapp.data import offered_requests
@@ -76,7 +80,9 @@ def test_stale_task_for_an_earlier_attempt_leaves_the_reoffer_alone(
 def test_expire_offer_accepts_a_uuid_key_as_a_string(ticket, user):
     ticket.offer(user)
     make_due(Ticket, ticket.pk)
-    assert jobs.expire_offer("testapp.Ticket", jobs.task_pk(ticket.pk), 1)["expired"]
+    assert jobs.expire_offer("testapp.Ticket", protocol.task_pk(ticket.pk), 1)[
+        "expired"
+    ]
     assert expired_events(Ticket, ticket.pk) == 1
 
 
@@ -127,10 +133,10 @@ def test_task_pk_makes_keys_json_safe():
     import uuid
 
     key = uuid.uuid4()
-    assert jobs.task_pk(key) == str(key)
-    assert jobs.task_pk(7) == 7
-    assert jobs.task_pk("x") == "x"
-    assert jobs.task_pk(True) == "True"
+    assert protocol.task_pk(key) == str(key)
+    assert protocol.task_pk(7) == 7
+    assert protocol.task_pk("x") == "x"
+    assert protocol.task_pk(True) == "True"
 
 
 def test_default_scheduler_is_the_command_with_no_precise_mode():
@@ -176,7 +182,7 @@ def test_bad_scheduler_setting_is_check_e020():
 
 
 def test_unknown_option_is_check_e021():
-    scheduler = BaseScheduler({"queue": "x"})
+    scheduler = CommandScheduler("default", {"queue": "x"})
     [error] = scheduler.check()
     assert isinstance(error, Error)
     assert error.id == "assignment_timeout.E021"

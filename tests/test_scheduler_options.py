@@ -80,7 +80,7 @@ settings.configure(
     },
 )
 django.setup()
-from django_assignment_timeout.schedulers import tasks_framework
+from django_assignment_timeout.schedulers.tasks import tasks as tasks_framework
 print(tasks_framework.sweep.queue_name, tasks_framework.expire_offer.queue_name)
 """
 

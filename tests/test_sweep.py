@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from django_assignment_timeout import sweep as sweep_module
 from django_assignment_timeout.exceptions import InvalidArgument
 from django_assignment_timeout.models import AssignmentEvent
+from django_assignment_timeout.sweep import batch as sweep_batch
 from django_assignment_timeout.sweep import count_due, sweep
-from tests.conftest import make_due
+from django_assignment_timeout.testing import make_due
 from tests.testapp.data import offered_requests
 from tests.testapp.models import StockRequest, Ticket
 
@@ -103,7 +103,7 @@ def test_a_batch_larger_than_the_portable_cap_still_sweeps_everything(
 ):
     # Regression: the loop compared the capped batch with the requested size
     # and stopped after one batch, reporting nothing more to do.
-    monkeypatch.setattr(sweep_module, "PORTABLE_MAX_BATCH", 2)
+    monkeypatch.setattr(sweep_batch, "PORTABLE_MAX_BATCH", 2)
     offered_requests(driver, 5)
     make_due(StockRequest)
     result = sweep([StockRequest], batch_size=10)

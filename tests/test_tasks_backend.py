@@ -13,7 +13,7 @@ from django.test import override_settings
 
 from django_assignment_timeout.schedulers import get_scheduler, jobs
 from django_assignment_timeout.schedulers.tasks import TasksScheduler, framework
-from tests.conftest import make_due
+from django_assignment_timeout.testing import make_due
 from tests.schedulers_support.assertions import expired_events, status
 from tests.testapp.models import StockRequest
 
@@ -87,7 +87,7 @@ def test_backend_without_deferral_falls_back_to_the_sweep(stock_request, driver)
 
 @pytest.mark.django_db(transaction=True)
 def test_sweep_task_returns_the_expired_count(stock_request, driver):
-    from django_assignment_timeout.schedulers import tasks_framework
+    from django_assignment_timeout.schedulers.tasks import tasks as tasks_framework
 
     stock_request.offer(driver)
     make_due(StockRequest, stock_request.pk)
@@ -101,14 +101,14 @@ def test_sweep_task_returns_the_expired_count(stock_request, driver):
 
 def test_checks():
     with override_settings(TASKS={"default": {"BACKEND": DUMMY}}):
-        assert TasksScheduler().check() == []
-        assert TasksScheduler({"precise": False}).check() == []
-        [unknown_alias] = TasksScheduler({"backend": "nope"}).check()
+        assert TasksScheduler("default").check() == []
+        assert TasksScheduler("default", {"precise": False}).check() == []
+        [unknown_alias] = TasksScheduler("default", {"backend": "nope"}).check()
         assert unknown_alias.id == "assignment_timeout.E024"
-        [unknown_option] = TasksScheduler({"queue": "x"}).check()
+        [unknown_option] = TasksScheduler("default", {"queue": "x"}).check()
         assert unknown_option.id == "assignment_timeout.E021"
     with override_settings(TASKS={"default": {"BACKEND": IMMEDIATE}}):
-        assert TasksScheduler({"precise": False}).check() == []
+        assert TasksScheduler("default", {"precise": False}).check() == []
 
 
 @pytest.mark.django_db(transaction=True)

@@ -15,7 +15,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import CharField, QuerySet
 from django.db.models.functions import Cast
 
-from django_assignment_timeout.expressions import DatabaseNow, deadline_in
+from django_assignment_timeout.clock import DatabaseNow, deadline_in
 from django_assignment_timeout.models import AssignmentEvent, EventKind
 from logistics.models import DBS, Driver, StockRequest
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 
-from django_assignment_timeout.notifiers.content import (
+from django_assignment_timeout.notifications import (
     event_assignee,
     make_notification,
 )

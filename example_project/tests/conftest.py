@@ -9,7 +9,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from django_assignment_timeout.expressions import deadline_in
+from django_assignment_timeout.clock import deadline_in
 from logistics.models import DBS, EIC, Driver, StockRequest
 
 REDIS = ("127.0.0.1", 6379)

@@ -40,8 +40,12 @@ def main(blocked: set[str], backends: list[str]) -> dict:
     import django_assignment_timeout
 
     failed = {}
+    # A package whose extra is missing fails to import; it is recorded below,
+    # and walk_packages need not look inside it.
     for info in pkgutil.walk_packages(
-        django_assignment_timeout.__path__, "django_assignment_timeout."
+        django_assignment_timeout.__path__,
+        "django_assignment_timeout.",
+        onerror=lambda name: None,
     ):
         try:
             importlib.import_module(info.name)

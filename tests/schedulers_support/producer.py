@@ -26,7 +26,7 @@ def main(argv: list[str]) -> dict:
         pk, driver, timeout = int(argv[1]), int(argv[2]), float(argv[3])
         event = StockRequest.objects.offer(pk, driver, timeout=timeout)
         return {"attempt": event.attempt, "deadline": event.deadline.isoformat()}
-    from django_assignment_timeout.schedulers import huey_tasks
+    from django_assignment_timeout.schedulers.huey import tasks as huey_tasks
 
     if command == "huey-sweep":
         huey_tasks.sweep()  # enqueue one sweep for the consumer

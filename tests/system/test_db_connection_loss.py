@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 
 from django_assignment_timeout.models import AssignmentEvent
-from tests.conftest import make_due
+from django_assignment_timeout.testing import make_due
 from tests.system.conftest import (
     block_expired_event,
     pg_connect,

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 
 from django_assignment_timeout.models import AssignmentEvent
-from tests.conftest import make_due
+from django_assignment_timeout.testing import make_due
 from tests.system.invariants import violations
 from tests.testapp.models import Driver, StockRequest
 

@@ -26,6 +26,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from django_assignment_timeout.clock import deadline_in
 from django_assignment_timeout.exceptions import (
     AlreadyOffered,
     AlreadyTaken,
@@ -36,7 +37,6 @@ from django_assignment_timeout.exceptions import (
     OfferNotDue,
     TransitionError,
 )
-from django_assignment_timeout.expressions import deadline_in
 from django_assignment_timeout.models import AssignmentEvent
 from django_assignment_timeout.sweep import sweep
 from tests.system.invariants import violations

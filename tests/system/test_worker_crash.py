@@ -26,7 +26,7 @@ import pytest
 
 from django_assignment_timeout.delivery import deliver_pending
 from django_assignment_timeout.models import AssignmentEvent, DeliveryState
-from tests.conftest import make_due
+from django_assignment_timeout.testing import make_due
 from tests.system.conftest import (
     block_expired_event,
     pg_connect,

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import migrations
 from django.db.models import F
 
-from django_assignment_timeout.expressions import DatabaseNow, deadline_in
+from django_assignment_timeout.clock import DatabaseNow, deadline_in
 
 
 def backfill(apps, schema_editor):
