@@ -27,7 +27,9 @@ VENV = Path(os.environ.get("DEV_VENV", ROOT / ".venv"))
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 
-# Dependency groups (pyproject.toml) each command installs.
+# The extras and dependency groups (pyproject.toml) each command installs: the
+# tests exercise every integration, through the extras a user would install.
+EXTRAS = {"test": "celery,fcm,huey,tasks", "example": ""}
 GROUPS = {
     "test": ["test", "integrations", "example"],
     "example": ["example"],
@@ -38,18 +40,23 @@ def in_venv() -> bool:
     return Path(sys.prefix).resolve() == VENV.resolve()
 
 
-def setup(groups: list[str]) -> None:
-    """Create the venv and install the project with ``groups``, once per change."""
+def setup(groups: list[str], extras: str = "") -> None:
+    """Create the venv, install the project[extras] and groups, once per change."""
     if not PYTHON.exists():
         print(f"dev.py: creating {VENV} with {sys.executable}", flush=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
         run([PYTHON, "-m", "pip", "install", "-q", "--upgrade", "pip>=25.1"])
-    stamp = VENV / f".installed-{'-'.join(groups)}"
+    parts = [*filter(None, extras.split(",")), *groups]
+    stamp = VENV / f".installed-{'-'.join(parts)}"
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
         return
-    print(f"dev.py: installing the project with groups {', '.join(groups)}", flush=True)
-    args = [PYTHON, "-m", "pip", "install", "-q", "-e", str(ROOT)]
+    print(
+        f"dev.py: installing the project[{extras}] with groups {', '.join(groups)}",
+        flush=True,
+    )
+    project = f"{ROOT}[{extras}]" if extras else str(ROOT)
+    args = [PYTHON, "-m", "pip", "install", "-q", "-e", project]
     for group in groups:
         args += ["--group", f"{ROOT / 'pyproject.toml'}:{group}"]
     run(args)
@@ -71,12 +78,12 @@ def test(args: list[str]) -> int:
     groups = list(GROUPS["test"])
     if env.get("TEST_DATABASE") == "mysql":
         groups.append("mysql")
-    setup(groups)
+    setup(groups, EXTRAS["test"])
     return replace_process([str(PYTHON), "-m", "pytest", "-rs", *args], ROOT, env)
 
 
 def example(args: list[str]) -> int:
-    setup(GROUPS["example"])
+    setup(GROUPS["example"], EXTRAS["example"])
     runner = ROOT / "example_project" / "run_example.py"
     return replace_process(
         [str(PYTHON), str(runner), *args], runner.parent, dict(os.environ)
