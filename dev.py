@@ -11,6 +11,17 @@ example's runner (``example``). ``--database postgresql|mysql`` runs the same
 suite against a local server; tests that need a service which is not running
 are skipped with the reason (``REQUIRE_SERVICES=1`` turns those skips into
 failures, as CI does).
+
+The quality gates are tox environments, defined once in ``tox.ini`` and run
+the same way by ``.ci/run``:
+
+    python3 dev.py lint       # tox -e lint: ruff check, ruff format --check
+    python3 dev.py types      # tox -e types: mypy --strict with django-stubs
+    python3 dev.py docs       # tox -e docs: the Sphinx site, warnings as errors
+    python3 dev.py check      # all three
+
+tox and tox-uv live in a venv of their own, ``.dev-tools``, apart from
+``.venv``; extra arguments go to ``tox run`` (``-r`` rebuilds the env).
 """
 
 from __future__ import annotations
@@ -26,6 +37,16 @@ ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("DEV_VENV", ROOT / ".venv"))
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+TOOLS = ROOT / ".dev-tools"
+TOOLS_BIN = TOOLS / ("Scripts" if os.name == "nt" else "bin")
+TOOLS_REQUIREMENTS = ["tox>=4.22", "tox-uv"]
+# The tox environments each gate command runs (tox.ini defines them).
+GATES = {
+    "lint": ["lint"],
+    "types": ["types"],
+    "docs": ["docs"],
+    "check": ["lint", "types", "docs"],
+}
 
 # The extras and dependency groups (pyproject.toml) each command installs: the
 # tests exercise every integration, through the extras a user would install.
@@ -90,6 +111,19 @@ def example(args: list[str]) -> int:
     )
 
 
+def tox(envs: list[str], args: list[str]) -> int:
+    """Run tox environments from the tools venv, installing tox once."""
+    stamp = TOOLS / ".installed"
+    if not stamp.exists() or stamp.read_text() != " ".join(TOOLS_REQUIREMENTS):
+        print(f"dev.py: installing {', '.join(TOOLS_REQUIREMENTS)} into {TOOLS}")
+        venv.EnvBuilder(with_pip=True, clear=True).create(TOOLS)
+        python = TOOLS_BIN / ("python.exe" if os.name == "nt" else "python")
+        run([python, "-m", "pip", "install", "-q", *TOOLS_REQUIREMENTS])
+        stamp.write_text(" ".join(TOOLS_REQUIREMENTS))
+    command = [str(TOOLS_BIN / "tox"), "run", "-e", ",".join(envs), *args]
+    return replace_process(command, ROOT, dict(os.environ))
+
+
 def replace_process(command: list[str], cwd: Path, env: dict[str, str]) -> int:
     """Become ``command``, so Ctrl-C and SIGTERM reach it (and its cleanup) directly."""
     sys.stdout.flush()
@@ -102,10 +136,13 @@ def replace_process(command: list[str], cwd: Path, env: dict[str, str]) -> int:
 
 def main() -> int:
     commands = {"test": test, "example": example}
-    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+    if len(sys.argv) < 2 or sys.argv[1] not in {*commands, *GATES}:
         print(__doc__)
         return 2
-    return commands[sys.argv[1]](sys.argv[2:])
+    name, args = sys.argv[1], sys.argv[2:]
+    if name in GATES:
+        return tox(GATES[name], args)
+    return commands[name](args)
 
 
 if __name__ == "__main__":
