@@ -47,6 +47,8 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.intersphinx",
     "sphinx.ext.viewcode",
+    # Only for CONTRIBUTING.md, which contributing.rst includes.
+    "myst_parser",
 ]
 
 exclude_patterns = ["_build", "tutorial/repairs/migrations"]
