@@ -103,7 +103,7 @@ class AssignmentEvent(models.Model):
     object_pk = models.CharField(_("assignment key"), max_length=64)
     assignment = GenericForeignKey("content_type", "object_pk")
     attempt = models.PositiveIntegerField(_("attempt"))
-    kind = models.CharField(_("kind"), max_length=16, choices=EventKind.choices)
+    kind = models.CharField(_("kind"), max_length=16, choices=EventKind)
     # NULL, not "": an event without an assignee; "" could be a real key.
     assignee_pk = models.CharField(  # noqa: DJ001
         _("assignee key"), max_length=64, null=True, blank=True
@@ -118,7 +118,7 @@ class AssignmentEvent(models.Model):
     delivery_state = models.CharField(
         _("delivery state"),
         max_length=16,
-        choices=DeliveryState.choices,
+        choices=DeliveryState,
         default=DeliveryState.PENDING,
         db_default=DeliveryState.PENDING,
     )
