@@ -8,6 +8,8 @@ import signal
 import socket
 from typing import TYPE_CHECKING, Any
 
+from django.db import close_old_connections
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -28,8 +30,6 @@ def run_until_stopped(
     ``on_error`` and the loop goes on: a database restart or a lost
     connection must not kill a long-running process.
     """
-    from django.db import close_old_connections
-
     # The handler runs between two bytecodes of this thread, which may be
     # holding any lock at that moment, so it takes none: it records the signal
     # and wakes the wait below through a socket. (threading.Event.set() there
