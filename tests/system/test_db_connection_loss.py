@@ -16,12 +16,8 @@ import pytest
 
 from django_assignment_timeout.models import AssignmentEvent
 from tests.conftest import make_due
-from tests.system.conftest import (
-    block_expired_event,
-    pg_connect,
-    sweeper_waiting,
-    wait_for,
-)
+from tests.support.polling import wait_for
+from tests.system.conftest import block_expired_event, pg_connect, sweeper_waiting
 from tests.system.invariants import violations
 from tests.testapp.models import Driver, StockRequest
 
@@ -42,7 +38,7 @@ def test_sweep_connection_terminated_mid_batch(children):
         "--loop",
         "--interval=2",
         "--batch-size=1000",
-        SYSTEM_APP_NAME=APP_NAME,
+        app_name=APP_NAME,
     )
     wait_for(lambda: "sweeping every" in sweeper.stdout(), timeout=30, what="the loop")
 

@@ -27,12 +27,12 @@ import pytest
 from django_assignment_timeout.delivery import deliver_pending
 from django_assignment_timeout.models import AssignmentEvent, DeliveryState
 from tests.conftest import make_due
+from tests.support.polling import wait_for
 from tests.system.conftest import (
     block_expired_event,
     pg_connect,
     start_worker,
     sweeper_waiting,
-    wait_for,
 )
 from tests.system.invariants import violations
 from tests.system.notifiers import sends
@@ -48,7 +48,7 @@ def _worker_settings(tmp_path: Path) -> dict:
     return {
         "ASSIGNMENT_TIMEOUT_SCHEDULER": {
             "BACKEND": CELERY,
-            "OPTIONS": {"app": "tests.system.celery_app.app"},
+            "OPTIONS": {"app": "tests.support.celery_app.app"},
         },
         "ASSIGNMENT_TIMEOUT_NOTIFIERS": {
             "default": {

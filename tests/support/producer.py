@@ -1,8 +1,8 @@
 """A producer subprocess: makes offers with the scheduler its settings select.
 
-    python -m tests.schedulers_support.producer offer <pk> <driver_pk> <timeout>
-    python -m tests.schedulers_support.producer huey-sweep
-    python -m tests.schedulers_support.producer huey-info
+    python -m tests.support.producer offer <pk> <driver_pk> <timeout>
+    python -m tests.support.producer huey-sweep
+    python -m tests.support.producer huey-info
 
 Used where the scheduler's framework binds its configuration at import
 (djhuey reads ``HUEY`` once), so the pytest process can not switch it.

@@ -1,8 +1,8 @@
 """Run Django with optional extras made unimportable, as on a machine without them.
 
-    python -m tests.schedulers_support.blocked_imports celery,huey,django_tasks \
+    python -m tests.support.blocked_imports celery,huey,django_tasks \
         [dotted.Backend ...]
-    python -m tests.schedulers_support.blocked_imports --installed
+    python -m tests.support.blocked_imports --installed
 
 Imports every module of the package, runs the system checks, then runs them
 again with each given scheduler backend selected, and prints one JSON line:
