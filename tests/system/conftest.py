@@ -71,6 +71,13 @@ def sweeper_waiting(controller: Any, app_name: str, model: Any) -> int | None:
     return row[0] if row else None
 
 
+def backend_gone(controller: Any, pid: int) -> bool:
+    """Whether PostgreSQL backend ``pid`` has ended (as seen from ``controller``)."""
+    return not controller.execute(
+        "SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]
+    ).fetchone()
+
+
 class OwnRedis:
     """A redis-server of this test alone (never the shared one), to kill and restart."""
 
@@ -129,6 +136,26 @@ def own_redis(children, tmp_path):
     redis = OwnRedis(children, tmp_path)
     redis.start()
     return redis
+
+
+CELERY = "django_assignment_timeout.schedulers.celery.CeleryScheduler"
+
+
+def worker_settings(sends_log: Path, **notifier_options: str) -> dict[str, Any]:
+    """Settings of a worker that schedules with Celery and records its sends
+    in ``sends_log`` (``tests.system.notifiers.FileNotifier``, with options)."""
+    return {
+        "ASSIGNMENT_TIMEOUT_SCHEDULER": {
+            "BACKEND": CELERY,
+            "OPTIONS": {"app": "tests.support.celery_app.app"},
+        },
+        "ASSIGNMENT_TIMEOUT_NOTIFIERS": {
+            "default": {
+                "BACKEND": "tests.system.notifiers.FileNotifier",
+                "OPTIONS": {"path": str(sends_log), **notifier_options},
+            }
+        },
+    }
 
 
 def start_worker(

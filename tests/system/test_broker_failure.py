@@ -23,7 +23,7 @@ from django.test import override_settings
 from django_assignment_timeout.models import AssignmentEvent, DeliveryState
 from tests.support import celery_app
 from tests.support.polling import wait_for
-from tests.system.conftest import start_worker
+from tests.system.conftest import start_worker, worker_settings
 from tests.system.invariants import violations
 from tests.system.notifiers import sends
 from tests.testapp.models import Driver, StockRequest
@@ -40,20 +40,11 @@ CELERY = "django_assignment_timeout.schedulers.celery.CeleryScheduler"
 
 def test_redis_killed_for_20s_with_500_offers_in_flight(children, own_redis, tmp_path):
     log = str(tmp_path / "sends.log")
-    worker_settings = {
-        "ASSIGNMENT_TIMEOUT_SCHEDULER": {
-            "BACKEND": CELERY,
-            "OPTIONS": {"app": "tests.support.celery_app.app"},
-        },
-        "ASSIGNMENT_TIMEOUT_NOTIFIERS": {
-            "default": {
-                "BACKEND": "tests.system.notifiers.FileNotifier",
-                "OPTIONS": {"path": log},
-            }
-        },
+    settings = {
+        **worker_settings(tmp_path / "sends.log"),
         "ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL": 2.0,
     }
-    worker = start_worker(children, "worker", own_redis.url, worker_settings)
+    worker = start_worker(children, "worker", own_redis.url, settings)
     wait_for(lambda: " ready." in worker.stderr(), timeout=90, what="the worker")
     # This process publishes with its own app on the same broker; no publish
     # retries, so a trigger sent while Redis is down fails at once (and is
@@ -103,7 +94,7 @@ def test_redis_killed_for_20s_with_500_offers_in_flight(children, own_redis, tmp
         if not worker.alive():
             restarts += 1
             worker = start_worker(
-                children, f"worker-restart-{restarts}", own_redis.url, worker_settings
+                children, f"worker-restart-{restarts}", own_redis.url, settings
             )
         return False
 
