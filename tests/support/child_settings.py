@@ -31,14 +31,16 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 from tests.settings import *  # noqa: F403
 from tests.settings import DATABASES, INSTALLED_APPS
 
-DATABASES["default"]["NAME"] = os.environ["CHILD_DB_NAME"]
-DATABASES["default"].update(json.loads(os.environ.get("CHILD_DATABASE", "{}")))
-if DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    DATABASES["default"].setdefault("OPTIONS", {})["application_name"] = os.environ.get(
+_database: dict[str, Any] = DATABASES["default"]
+_database["NAME"] = os.environ["CHILD_DB_NAME"]
+_database.update(json.loads(os.environ.get("CHILD_DATABASE", "{}")))
+if _database["ENGINE"].endswith("postgresql"):
+    _database.setdefault("OPTIONS", {})["application_name"] = os.environ.get(
         "CHILD_APP_NAME", "test-child"
     )
 

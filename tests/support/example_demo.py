@@ -21,7 +21,9 @@ def main() -> dict[str, Any]:
     django.setup()
     from django.core.management import call_command
 
-    from logistics.models import StockRequest
+    from logistics.models import (  # type: ignore[import-not-found]  # the example's
+        StockRequest,
+    )
 
     call_command("migrate", interactive=False, verbosity=0)
     out = io.StringIO()

@@ -169,7 +169,7 @@ class FakeFCM:
         self.delay = 0.0
         #: When set, the token endpoint refuses to issue tokens.
         self.refuse_tokens = False
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------
@@ -405,8 +405,9 @@ class _Handler(BaseHTTPRequestHandler):
                 400, _error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
             )
             return
+        headers: dict[str, str] = {}
         if self.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
-            status, headers = 401, {}
+            status = 401
             body_out = _error(
                 401,
                 "UNAUTHENTICATED",

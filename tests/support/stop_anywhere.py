@@ -20,7 +20,8 @@ from typing import Any
 def stop_at(point: int) -> None:
     from django_assignment_timeout.management.loop import run_until_stopped
 
-    seen, armed, stopped = 0, False, []
+    seen, armed = 0, False
+    stopped: list[int] = []
 
     def fire_at_point(frame: FrameType, event: str, arg: Any) -> Any:
         nonlocal seen
