@@ -179,11 +179,9 @@ class Children:
         self.started.append(child)
         return child
 
-    def python(
-        self, name: str, *args: str, env: dict[str, str] | None = None, **child: Any
-    ) -> Child:
-        """Start ``python args...`` on the test database (``child`` as for :func:`child_env`)."""
-        return self.start(name, [sys.executable, *args], env or child_env(**child))
+    def python(self, name: str, *args: str, **child: Any) -> Child:
+        """Start ``python args...`` on the test database (``child``: see :func:`child_env`)."""
+        return self.start(name, [sys.executable, *args], child_env(**child))
 
     def django(self, name: str, *command: str, **child: Any) -> Child:
         """Start ``python -m django command...`` on the test database."""
