@@ -3,7 +3,7 @@
     python bench/delivery.py [--count 10000] [--sequential-sample 2000] [--latency-ms 20]
 
 Both sides use the real firebase-admin SDK against the local fake FCM server
-(``tests/fcm_fake.py``), run as a separate process so it does not share this
+(``tests/support/fcm_fake.py``), run as a separate process so it does not share this
 process's GIL. The relay side sweeps ``--count`` expired offers into events
 and times ``deliver_pending()`` (claim, bulk load, ``send_each`` in chunks,
 record). The baseline is the GTS guide's shape without the broker: one
@@ -43,7 +43,7 @@ def start_fake(latency_ms: float) -> tuple[subprocess.Popen[str], str, str]:
         [
             sys.executable,
             "-m",
-            "tests.fcm_fake",
+            "tests.support.fcm_fake",
             "--credentials",
             credentials,
             "--delay",
@@ -72,7 +72,7 @@ def main() -> None:
     options = {
         "credentials": credentials,
         "fcm_url": base_url + "/v1/projects/{0}/messages:send",
-        "token_resolver": "tests.fcm_fake.driver_tokens",
+        "token_resolver": "tests.support.fcm_fake.driver_tokens",
         "http_timeout": 10,
     }
     settings.ASSIGNMENT_TIMEOUT_NOTIFIERS = {

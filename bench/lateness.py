@@ -33,15 +33,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 BACKEND = "django_assignment_timeout.schedulers.celery.CeleryScheduler"
-APPS = "tests.schedulers_support.celery_app"
+APPS = "tests.support.celery_app"
 REDIS_URL = "redis://127.0.0.1:6379/1"
 
 
 def configure(db_path: Path) -> None:
     os.environ.update(
-        DJANGO_SETTINGS_MODULE="tests.schedulers_support.worker_settings",
+        DJANGO_SETTINGS_MODULE="tests.support.child_settings",
         TEST_DATABASE="sqlite",
-        SCHED_DB_NAME=str(db_path),
+        CHILD_DB_NAME=str(db_path),
     )
     import django
     from django.core.management import call_command
@@ -55,11 +55,17 @@ def start_worker(
 ) -> subprocess.Popen:
     env = dict(
         os.environ,
-        SCHED_BROKER_URL=REDIS_URL,
-        SCHED_QUEUE=queue,
-        SCHED_SWEEP_INTERVAL=str(interval),
-        SCHED_SCHEDULER=json.dumps(
-            {"BACKEND": BACKEND, "OPTIONS": {"app": f"{APPS}.app", "deliver": deliver}}
+        CHILD_BROKER_URL=REDIS_URL,
+        CHILD_QUEUE=queue,
+        CHILD_SWEEP_INTERVAL=str(interval),
+        CHILD_LOG_LEVEL="INFO",
+        CHILD_SETTINGS=json.dumps(
+            {
+                "ASSIGNMENT_TIMEOUT_SCHEDULER": {
+                    "BACKEND": BACKEND,
+                    "OPTIONS": {"app": f"{APPS}.app", "deliver": deliver},
+                }
+            }
         ),
         PYTHONPATH=str(ROOT),
     )

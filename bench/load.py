@@ -176,9 +176,9 @@ def _client(
 def _child_env(db_name: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
-        DJANGO_SETTINGS_MODULE="tests.system.subprocess_settings",
-        SYSTEM_DB_NAME=db_name,
-        SYSTEM_APP_NAME="bench-load-sweeper",
+        DJANGO_SETTINGS_MODULE="tests.support.child_settings",
+        CHILD_DB_NAME=db_name,
+        CHILD_APP_NAME="bench-load-sweeper",
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
     )
     return env

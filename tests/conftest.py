@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests import services
+from tests.support.children import Children
 from tests.testapp.models import Driver, StockRequest, Ticket
 
 
@@ -38,6 +39,17 @@ def pytest_collection_modifyitems(config, items):
                 host, port = services.SERVICES[name]
                 reason = f"needs {name} on {host}:{port}, which is not reachable"
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def children(tmp_path):
+    """Start child processes; every one is stopped and reaped when the test ends,
+    pass or fail, and what it wrote is shown if the test failed."""
+    started = Children(tmp_path)
+    try:
+        yield started
+    finally:
+        started.stop_all()
 
 
 @pytest.fixture

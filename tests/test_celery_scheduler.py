@@ -15,13 +15,13 @@ from django_assignment_timeout.schedulers import get_scheduler
 from django_assignment_timeout.schedulers.celery import CeleryScheduler, beat_schedule
 from django_assignment_timeout.schedulers.celery import tasks as celery_tasks
 from django_assignment_timeout.testing import make_due
-from tests.schedulers_support.assertions import expired_events, status
-from tests.schedulers_support.celery_app import RABBITMQ_URL, REDIS_URL
-from tests.schedulers_support.processes import running, wait_for, worker_env
+from tests.support.assertions import expired_events, status
+from tests.support.celery_app import RABBITMQ_URL, REDIS_URL
+from tests.support.polling import wait_for
 from tests.testapp.models import StockRequest
 
 BACKEND = "django_assignment_timeout.schedulers.celery.CeleryScheduler"
-APPS = "tests.schedulers_support.celery_app"
+APPS = "tests.support.celery_app"
 
 
 def celery_settings(app: str, **options):
@@ -158,7 +158,7 @@ BROKERS = [
 @pytest.mark.parametrize(("broker", "broker_url", "producer_app"), BROKERS)
 @pytest.mark.django_db(transaction=True)
 def test_worker_with_beat_expires_offers_left_alone_exactly_once(
-    tmp_path, driver, broker, broker_url, producer_app
+    tmp_path, children, driver, broker, broker_url, producer_app
 ):
     """One worker (--beat, sweep every second): a precise offer and a swept one."""
     queue = f"sched-{broker}-{uuid.uuid4().hex[:8]}"
@@ -168,12 +168,6 @@ def test_worker_with_beat_expires_offers_left_alone_exactly_once(
     with celery_settings(producer_app, queue=queue, precise=False):
         swept.offer(driver)
     make_due(StockRequest, swept.pk)
-    env = worker_env(
-        SCHED_BROKER_URL=broker_url,
-        SCHED_QUEUE=queue,
-        SCHED_SWEEP_INTERVAL="1",
-        SCHED_SCHEDULER={"BACKEND": BACKEND, "OPTIONS": {"app": f"{APPS}.app"}},
-    )
     args = [
         "-m", "celery", "-A", f"{APPS}:app", "worker", "--beat",
         "--hostname", f"{queue}@%h",
@@ -181,30 +175,35 @@ def test_worker_with_beat_expires_offers_left_alone_exactly_once(
         "--without-gossip", "--without-mingle", "--without-heartbeat",
         "--loglevel", "INFO",
     ]  # fmt: skip
-    log = tmp_path / "worker.log"
+    worker = children.python(
+        "worker",
+        *args,
+        broker_url=broker_url,
+        queue=queue,
+        sweep_interval=1,
+        log_level="INFO",
+        settings={
+            "ASSIGNMENT_TIMEOUT_SCHEDULER": {
+                "BACKEND": BACKEND,
+                "OPTIONS": {"app": f"{APPS}.app"},
+            }
+        },
+    )
     try:
-        with running(args, env, log):
-            wait_for(
-                lambda: expired_events(StockRequest, swept.pk), 60, "beat sweep", log
-            )
+        with worker:
+            wait_for(lambda: expired_events(StockRequest, swept.pk), 60, "beat sweep")
             with celery_settings(producer_app, queue=queue):
                 event = precise.offer(driver, timeout=2)
             wait_for(
-                lambda: expired_events(StockRequest, precise.pk),
-                30,
-                "precise expiry",
-                log,
+                lambda: expired_events(StockRequest, precise.pk), 30, "precise expiry"
             )
             # Let beat run a few more sweeps: nothing may be expired twice.
             wait_for(
-                lambda: log.read_text().count("'expired_count': 0") >= 2,
-                15,
-                "sweeps",
-                log,
+                lambda: worker.output().count("'expired_count': 0") >= 2, 15, "sweeps"
             )
     finally:
         _delete_queue(broker_url, queue)
-    output = log.read_text()
+    output = worker.output()
     # The precise task ran in the worker (beat may, rarely, win the race to it).
     assert "Task assignment_timeout.expire_offer[" in output
     assert "succeeded" in output

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import threading
-import time
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 
 from django_assignment_timeout import sweep as sweep_module
 from django_assignment_timeout.exceptions import AssignmentError
 from django_assignment_timeout.testing import make_due
+from tests.support.polling import wait_for
 from tests.testapp.data import offered_requests
 from tests.testapp.models import StockRequest, Ticket
 
@@ -80,41 +74,19 @@ def test_a_failed_sweep_exits_non_zero(monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_loop_finishes_its_sweep_and_exits_zero_on_sigterm(driver):
+def test_loop_finishes_its_sweep_and_exits_zero_on_sigterm(driver, children):
     offered_requests(driver, 4)
     make_due(StockRequest)
-    code = (
-        "import os, sys, django\n"
-        "from django.conf import settings\n"
-        "os.environ['DJANGO_SETTINGS_MODULE'] = 'tests.settings'\n"
-        "settings.DATABASES['default']['NAME'] = sys.argv[1]\n"
-        "django.setup()\n"
-        "from django.core.management import call_command\n"
-        "call_command('expire_assignments', '--loop', '--interval', '3600')\n"
-    )
-    lines = []
-    with subprocess.Popen(
-        [sys.executable, "-c", code, connection.settings_dict["NAME"]],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
-    ) as proc:
-        reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
-        reader.start()
-        try:
-            # The first sweep runs at once; then the loop waits an hour.
-            limit, ticker = time.monotonic() + 120, threading.Event()
-            while StockRequest.objects.due().exists():
-                assert proc.poll() is None and time.monotonic() < limit, lines
-                ticker.wait(0.05)
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(60) == 0, lines
-            reader.join(10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    out = "".join(lines)
+    loop = children.django("loop", "expire_assignments", "--loop", "--interval", "3600")
+
+    def first_sweep_done():
+        assert loop.alive(), loop.output()
+        return not StockRequest.objects.due().exists()
+
+    # The first sweep runs at once; then the loop waits an hour.
+    wait_for(first_sweep_done, 120, "the first sweep")
+    assert loop.stop(60) == 0, loop.output()
+    out = loop.output()
     assert "expired 4" in out
     assert "received signal 15" in out
     assert out.rstrip().endswith("stopped")

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import io
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.test.utils import override_settings
 from django.utils import timezone
 
@@ -26,14 +20,15 @@ from django_assignment_timeout.notifiers import load_notifier
 from django_assignment_timeout.notifiers.base import Notification, Status
 from django_assignment_timeout.signals import fcm_token_invalid
 from django_assignment_timeout.sweep import sweep
-from tests.fcm_fake import FakeFCM, driver_tokens
+from tests.support.children import child_env, run_python
+from tests.support.fcm_fake import FakeFCM, driver_tokens
+from tests.support.polling import wait_for
 from tests.testapp.data import due_offers
 from tests.testapp.models import Driver, StockRequest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BACKEND = "django_assignment_timeout.notifiers.fcm.FCMNotifier"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(autouse=True)
@@ -68,7 +63,7 @@ def _send(fake, *tokens, **options):
 
 def test_offer_push_has_the_exact_payload(fake, stock_request):
     driver = Driver.objects.create(name="Ravi")
-    with _settings(fake, token_resolver="tests.fcm_fake.driver_tokens"):
+    with _settings(fake, token_resolver="tests.support.fcm_fake.driver_tokens"):
         event = stock_request.offer(driver)
         assert deliver_pending().delivered == 1
 
@@ -164,7 +159,7 @@ def test_token_endpoint_failure_is_a_clear_error_and_keeps_the_event(
 ):
     driver = Driver.objects.create(name="Ravi")
     fake.refuse_tokens = True
-    with _settings(fake, token_resolver="tests.fcm_fake.driver_tokens"):
+    with _settings(fake, token_resolver="tests.support.fcm_fake.driver_tokens"):
         event = stock_request.offer(driver)
         result = deliver_pending()
     assert result.retried == 1
@@ -225,22 +220,8 @@ def test_fid_target(fake):
 
 
 def test_missing_extra_names_the_pip_command():
-    code = (
-        "import sys; sys.modules['firebase_admin'] = None\n"
-        "import django; from django.conf import settings; settings.configure()\n"
-        "from django_assignment_timeout.exceptions import MissingExtraError\n"
-        "try:\n"
-        "    import django_assignment_timeout.notifiers.fcm\n"
-        "except MissingExtraError as err:\n"
-        "    print(err)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
+    done = run_python("-m", "tests.support.missing_fcm", timeout=120)
+    assert done.returncode == 0, done.stderr
     assert "pip install 'django-assignment-timeout[fcm]'" in done.stdout
     assert MissingExtraError.__mro__[1] is ConfigurationError
 
@@ -248,7 +229,9 @@ def test_missing_extra_names_the_pip_command():
 def test_fault_fcm_down_during_1000_expiries_then_every_event_exactly_once(fake):
     due_offers(1000)
     port = fake.port
-    options = fake.notifier_options(token_resolver="tests.fcm_fake.driver_tokens")
+    options = fake.notifier_options(
+        token_resolver="tests.support.fcm_fake.driver_tokens"
+    )
     # Google's token endpoint is another service: it stays up while FCM is down.
     tokens = FakeFCM().start()
     options["credentials"] = tokens.credentials_info()
@@ -263,10 +246,8 @@ def test_fault_fcm_down_during_1000_expiries_then_every_event_exactly_once(fake)
         assert sweep().expired_count == 1000
         sample = AssignmentEvent.objects.filter(kind="expired").order_by("pk").first()
         delays = []
-        # An upper bound, left as soon as four retries are seen: on a loaded
-        # machine one relay run over 1,000 refused sends takes seconds.
-        deadline = time.monotonic() + 90
-        while len(delays) < 4 and time.monotonic() < deadline:
+
+        def four_retries_seen():
             before = timezone.now()
             retried = deliver_pending().retried
             after = timezone.now()
@@ -279,16 +260,23 @@ def test_fault_fcm_down_during_1000_expiries_then_every_event_exactly_once(fake)
                         (sample.next_attempt_at - before).total_seconds(),
                     )
                 )
-            time.sleep(0.05)
+            return len(delays) >= 4
+
+        # An upper bound, left as soon as four retries are seen: on a loaded
+        # machine one relay run over 1,000 refused sends takes seconds.
+        wait_for(four_retries_seen, 90, "four retries of the sample event")
         assert AssignmentEvent.objects.filter(delivery_state="delivered").count() == 0
 
         back = FakeFCM(port).start()
         try:
-            deadline = time.monotonic() + 60
-            while AssignmentEvent.objects.undelivered().exists():
-                assert time.monotonic() < deadline, "events were not delivered in time"
+
+            def all_delivered():
+                if not AssignmentEvent.objects.undelivered().exists():
+                    return True
                 deliver_pending()
-                time.sleep(0.05)
+                return False
+
+            wait_for(all_delivered, 60, "every event delivered")
             messages = back.messages()
         finally:
             back.stop()
@@ -307,71 +295,52 @@ def test_fault_fcm_down_during_1000_expiries_then_every_event_exactly_once(fake)
     assert AssignmentEvent.objects.filter(delivery_state="delivered").count() == 1000
 
 
-_RELAY = """
-import json, os, sys
-os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
-from django.conf import settings
-settings.DATABASES["default"]["NAME"] = os.environ["RELAY_DB_NAME"]
-for name, value in json.loads(os.environ["RELAY_SETTINGS"]).items():
-    setattr(settings, name, value)
-import django
-django.setup()
-from django.core.management import call_command
-call_command("deliver_assignment_events", *sys.argv[1:])
-"""
-
-
-def test_crash_relay_killed_mid_batch_redelivers_at_most_once(fake):
+def test_crash_relay_killed_mid_batch_redelivers_at_most_once(fake, children):
     due_offers(200)
     sweep()
     AssignmentEvent.objects.update(
         next_attempt_at=timezone.now() - timedelta(seconds=1)
     )
     fake.delay = 0.3  # a slow service: the batch is in flight when the relay dies
-    env = {
-        **os.environ,
-        "NO_PROXY": "127.0.0.1",
-        "RELAY_DB_NAME": connection.settings_dict["NAME"],
-        "RELAY_SETTINGS": json.dumps(
-            {
-                "ASSIGNMENT_TIMEOUT_NOTIFIERS": {
-                    "push": {
-                        "BACKEND": BACKEND,
-                        "OPTIONS": fake.notifier_options(
-                            token_resolver="tests.fcm_fake.driver_tokens"
-                        ),
-                    }
-                },
-                "ASSIGNMENT_TIMEOUT_DELIVERY_LEASE": 1.0,
-                "ASSIGNMENT_TIMEOUT_DELIVERY_BATCH_SIZE": 50,
+    relay_settings = {
+        "ASSIGNMENT_TIMEOUT_NOTIFIERS": {
+            "push": {
+                "BACKEND": BACKEND,
+                "OPTIONS": fake.notifier_options(
+                    token_resolver="tests.support.fcm_fake.driver_tokens"
+                ),
             }
-        ),
+        },
+        "ASSIGNMENT_TIMEOUT_DELIVERY_LEASE": 1.0,
+        "ASSIGNMENT_TIMEOUT_DELIVERY_BATCH_SIZE": 50,
     }
-    relay = subprocess.Popen(
-        [sys.executable, "-c", _RELAY, "--loop", "--interval", "0.1"], cwd=ROOT, env=env
+    relay = children.django(
+        "relay",
+        "deliver_assignment_events",
+        "--loop",
+        "--interval",
+        "0.1",
+        settings=relay_settings,
     )
-    try:
-        deadline = time.monotonic() + 30
-        # Kill once the second batch has reached the service but not been recorded.
-        while len(fake.sends()) < 60:
-            assert time.monotonic() < deadline, "the relay never got going"
-            time.sleep(0.01)
-        relay.send_signal(signal.SIGKILL)
-        relay.wait(10)
-    finally:
-        if relay.poll() is None:
-            relay.kill()
+    # Kill once the second batch has reached the service but not been recorded.
+    wait_for(
+        lambda: len(fake.sends()) >= 60,
+        30,
+        "the relay to get going",
+        interval=0.01,
+    )
+    relay.crash()
     sent_before = len(fake.sends())
     assert AssignmentEvent.objects.undelivered().count() == 150  # batch 2 unrecorded
 
     fake.delay = 0.0
     time.sleep(1.1)  # the dead relay's lease runs out
-    done = subprocess.run(
-        [sys.executable, "-c", _RELAY],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+    done = run_python(
+        "-m",
+        "django",
+        "deliver_assignment_events",
+        env=child_env(settings=relay_settings),
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
 

@@ -5,7 +5,7 @@ project id), the transport it tunes, tokens a resolver gets wrong, and what
 the SDK makes of answers FCM rarely gives: errors with no FCM error code,
 Retry-After as an HTTP date, a proxy's HTML page, a body that is not a JSON
 object, a token that can not be refreshed mid-call, a connection refused.
-The fake FCM server (tests/fcm_fake.py) plays Google; a bare local server
+The fake FCM server (tests/support/fcm_fake.py) plays Google; a bare local server
 plays the odd upstream where the fake only speaks proper FCM.
 """
 
@@ -27,8 +27,8 @@ from django_assignment_timeout.notifiers.fcm import (
     REAL_FCM_HOST,
     default_token_resolver,
 )
-from tests import fcm_fake
-from tests.fcm_fake import FakeFCM
+from tests.support import fcm_fake
+from tests.support.fcm_fake import FakeFCM
 
 BACKEND = "django_assignment_timeout.notifiers.fcm.FCMNotifier"
 

@@ -9,13 +9,9 @@ from django.test import override_settings
 
 from django_assignment_timeout.schedulers.huey import HueyScheduler
 from django_assignment_timeout.testing import make_due
-from tests.schedulers_support.assertions import expired_events, status
-from tests.schedulers_support.processes import (
-    run_producer,
-    running,
-    wait_for,
-    worker_env,
-)
+from tests.support.assertions import expired_events, status
+from tests.support.children import child_env, json_line, run_python
+from tests.support.polling import wait_for
 from tests.testapp.models import StockRequest
 
 BACKEND = "django_assignment_timeout.schedulers.huey.HueyScheduler"
@@ -40,6 +36,13 @@ def test_unconfigured_huey_does_not_import_djhuey_and_the_offer_still_succeeds(
         stock_request.offer(driver)  # schedule_expiry fails, is logged
     assert "huey.contrib.djhuey" not in sys.modules
     assert status(StockRequest, stock_request.pk) == ("ASSIGNING", 1)
+
+
+def run_producer(*args: str, env: dict[str, str]) -> dict:
+    """Run ``tests.support.producer`` (its own Django, as djhuey needs) for its JSON."""
+    return json_line(
+        run_python("-m", "tests.support.producer", *args, env=env, timeout=30)
+    )
 
 
 def _huey_config(kind: str, tmp_path) -> dict:
@@ -71,10 +74,17 @@ def _flush_redis_huey(config: dict) -> None:
 )
 @pytest.mark.django_db(transaction=True)
 def test_run_huey_consumer_expires_offers_left_alone_exactly_once(
-    tmp_path, driver, kind
+    tmp_path, children, driver, kind
 ):
     config = _huey_config(kind, tmp_path)
-    env = worker_env(SCHED_HUEY=config, SCHED_SCHEDULER={"BACKEND": BACKEND})
+    child = {
+        "log_level": "INFO",
+        "settings": {
+            "HUEY": config,
+            "ASSIGNMENT_TIMEOUT_SCHEDULER": {"BACKEND": BACKEND},
+        },
+    }
+    env = child_env(**child)
     swept = StockRequest.objects.create()
     precise = StockRequest.objects.create()
     swept.offer(driver)  # default scheduler: no precise task for this one
@@ -87,21 +97,20 @@ def test_run_huey_consumer_expires_offers_left_alone_exactly_once(
         ]
         assert info["while_locked"] == {"expired_count": 0}
         assert status(StockRequest, swept.pk) == ("ASSIGNING", 1)
-        log = tmp_path / "huey.log"
-        args = ["-m", "django", "run_huey", "--workers", "1", "--flush-locks"]
-        with running(args, env, log):
+        consumer = children.django(
+            "huey", "run_huey", "--workers", "1", "--flush-locks", **child
+        )
+        with consumer:
             offered = run_producer(
                 "offer", str(precise.pk), str(driver.pk), "2", env=env
             )
             assert offered["attempt"] == 1
             run_producer("huey-sweep", env=env)  # what the minute tick enqueues
-            wait_for(lambda: expired_events(StockRequest, swept.pk), 30, "sweep", log)
-            wait_for(
-                lambda: expired_events(StockRequest, precise.pk), 30, "precise", log
-            )
+            wait_for(lambda: expired_events(StockRequest, swept.pk), 30, "sweep")
+            wait_for(lambda: expired_events(StockRequest, precise.pk), 30, "precise")
             run_producer("huey-sweep", env=env)  # a late duplicate trigger
             wait_for(
-                lambda: log.read_text().count("huey.tasks.sweep") >= 4, 15, "2nd", log
+                lambda: consumer.output().count("huey.tasks.sweep") >= 4, 15, "2nd"
             )
     finally:
         if kind == "redis":
@@ -109,4 +118,4 @@ def test_run_huey_consumer_expires_offers_left_alone_exactly_once(
     assert expired_events(StockRequest, swept.pk) == 1
     assert expired_events(StockRequest, precise.pk) == 1
     assert status(StockRequest, precise.pk) == ("PENDING", 1)
-    assert "huey.tasks.expire_offer" in log.read_text()
+    assert "huey.tasks.expire_offer" in consumer.output()

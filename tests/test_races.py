@@ -9,13 +9,7 @@ which shows the checker can fail.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
-import signal
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -32,6 +26,7 @@ from django_assignment_timeout.models import AssignmentEvent
 from django_assignment_timeout.sweep import sweep
 from django_assignment_timeout.testing import make_due
 from tests import services
+from tests.support.polling import wait_for
 from tests.testapp.data import offered_requests
 from tests.testapp.models import StockRequest
 
@@ -92,15 +87,17 @@ def lock_waiters():
 
 def wait_for_lock_waiter(worker, polls=3):
     """Poll the database until a session waits for a row lock, ``polls`` polls running."""
-    ticker = threading.Event()
-    deadline = time.monotonic() + WAIT
     seen = 0
-    while seen < polls:
+
+    def waiting():
+        nonlocal seen
         # An accept that did not wait decided without the lock: say how.
         assert worker.is_alive(), f"it did not wait: {worker.error or worker.result!r}"
-        assert time.monotonic() < deadline, "nobody ever waited for the lock"
         seen = seen + 1 if lock_waiters() else 0
-        ticker.wait(0.005)  # polling the database, not ordering by time
+        return seen >= polls
+
+    # Polling the database, not ordering by time.
+    wait_for(waiting, WAIT, "somebody waiting for the lock", interval=0.005)
 
 
 def set_lock_timeout(seconds):
@@ -220,56 +217,41 @@ def test_concurrent_sweepers_expire_each_offer_exactly_once(driver):
 # A sweeper is the real ``expire_assignments --loop`` in its own process (as
 # in production, and so that it does not compete with the accepters for the
 # GIL), pointed at the test database.
-SWEEPER = """
-import os, sys
-from django.conf import settings
-os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
-settings.DATABASES["default"]["NAME"] = sys.argv[1]
-settings.DATABASES["default"]["CONN_MAX_AGE"] = None  # no reconnect per tick
-import django
-django.setup()
-from django.core.management import call_command
-call_command("expire_assignments", "--loop", "--interval", "0.003",
-             "--model", "testapp.StockRequest", "--batch-size", "10")
-"""
-
-
-def contents(log):
-    log.seek(0)
-    return log.read()
+SWEEPER = [
+    "expire_assignments",
+    "--loop",
+    "--interval",
+    "0.003",
+    "--model",
+    "testapp.StockRequest",
+    "--batch-size",
+    "10",
+]
 
 
 @pytest.fixture
-def sweepers():
+def sweepers(children):
     """Four sweeper processes; on exit they must stop cleanly on SIGTERM."""
-    name = connection.settings_dict["NAME"]
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    with contextlib.ExitStack() as files:
-        logs = [files.enter_context(tempfile.TemporaryFile()) for _ in range(SWEEPERS)]
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-c", SWEEPER, name],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-            for log in logs
-        ]
-        try:
-            # Wait until each one is looping (its SIGTERM handler installed).
-            limit, ticker = time.monotonic() + 4 * WAIT, threading.Event()
-            for log, proc in zip(logs, procs, strict=True):
-                while b"sweeping every" not in contents(log):
-                    assert proc.poll() is None and time.monotonic() < limit, (
-                        "sweeper did not start"
-                    )
-                    ticker.wait(0.05)
-            yield procs
-        finally:
-            for proc in procs:
-                proc.send_signal(signal.SIGTERM)
-            codes = [proc.wait(WAIT) for proc in procs]
-            outputs = [contents(log).decode() for log in logs]
+    started = [
+        # CONN_MAX_AGE None: no reconnect per tick.
+        children.django(f"sweeper-{n}", *SWEEPER, database={"CONN_MAX_AGE": None})
+        for n in range(SWEEPERS)
+    ]
+
+    def looping():
+        # Each one prints this once its SIGTERM handler is installed.
+        for sweeper in started:
+            if "sweeping every" not in sweeper.output():
+                assert sweeper.alive(), "sweeper did not start"
+                return False
+        return True
+
+    try:
+        wait_for(looping, 4 * WAIT, "the sweepers to loop")
+        yield started
+    finally:
+        codes = [sweeper.stop(WAIT) for sweeper in started]
+    outputs = [sweeper.output() for sweeper in started]
     for output in outputs:
         assert "failed" not in output.lower(), output
     assert codes == [0] * SWEEPERS, outputs
@@ -394,11 +376,15 @@ def race_round(accept, driver):
     for worker in accepters:
         worker.outcome()
     # Let the sweepers take what is left (all deadlines are a few ms long).
-    limit, ticker = time.monotonic() + WAIT, threading.Event()
     pks = [row.pk for row in rows]
-    while StockRequest.objects.filter(pk__in=pks, status="ASSIGNING").exists():
-        assert time.monotonic() < limit, "the sweepers did not expire the rest"
-        ticker.wait(0.005)
+    wait_for(
+        lambda: (
+            not StockRequest.objects.filter(pk__in=pks, status="ASSIGNING").exists()
+        ),
+        WAIT,
+        "the sweepers to expire the rest",
+        interval=0.005,
+    )
     assert errors == []
     return pks
 

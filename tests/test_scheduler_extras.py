@@ -6,14 +6,10 @@ packages, as on a machine where they were never installed.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 from django import VERSION as DJANGO_VERSION
 
-from tests.schedulers_support.processes import ROOT
+from tests.support.children import ROOT, json_line, run_python
 
 EXTRAS = "celery,huey,django_tasks,firebase_admin"
 PKG = "django_assignment_timeout"
@@ -40,21 +36,18 @@ if DJANGO_VERSION < (6, 0):
 
 
 def run_script(*args: str) -> dict:
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.schedulers_support.blocked_imports", *args],
-        cwd=ROOT,
+    result = run_python(
+        "-m",
+        "tests.support.blocked_imports",
+        *args,
         env={
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "PATH": "/usr/bin:/bin",
             "PYTHONPATH": str(ROOT),
         },
-        capture_output=True,
-        text=True,
         timeout=120,
-        check=False,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return json_line(result)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 
 import pytest
@@ -18,8 +17,8 @@ from django_assignment_timeout.schedulers import (
 )
 from django_assignment_timeout.schedulers.command import CommandScheduler
 from django_assignment_timeout.testing import make_due
-from tests.schedulers_support.assertions import expired_events, status
-from tests.schedulers_support.processes import running, wait_for, worker_env
+from tests.support.assertions import expired_events, status
+from tests.support.polling import wait_for
 from tests.testapp.data import offered_requests
 from tests.testapp.models import StockRequest, Ticket
 
@@ -191,23 +190,19 @@ def test_unknown_option_is_check_e021():
 
 @pytest.mark.django_db(transaction=True)
 def test_command_loop_subprocess_expires_once_and_stops_cleanly_on_sigterm(
-    tmp_path, stock_request, driver
+    children, stock_request, driver
 ):
     stock_request.offer(driver)
     make_due(StockRequest, stock_request.pk)
-    log = tmp_path / "loop.log"
-    args = ["-m", "django", "expire_assignments", "--loop", "--interval", "0.3"]
-    with running(args, worker_env(), log) as proc:
-        wait_for(
-            lambda: expired_events(StockRequest, stock_request.pk), 30, "expiry", log
-        )
+    loop = children.django(
+        "loop", "expire_assignments", "--loop", "--interval", "0.3", log_level="INFO"
+    )
+    with loop:
+        wait_for(lambda: expired_events(StockRequest, stock_request.pk), 30, "expiry")
         # A few more loop turns must not expire it again.
-        wait_for(
-            lambda: log.read_text().count("expired 0 in") >= 2, 15, "more sweeps", log
-        )
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(15) == 0
-    output = log.read_text()
+        wait_for(lambda: loop.output().count("expired 0 in") >= 2, 15, "more sweeps")
+        assert loop.stop(15) == 0
+    output = loop.output()
     assert "stopped" in output
     assert expired_events(StockRequest, stock_request.pk) == 1
     assert status(StockRequest, stock_request.pk) == ("PENDING", 1)

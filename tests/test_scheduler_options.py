@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from celery.signals import task_postrun
 from django.test import override_settings
 
 from django_assignment_timeout.models import AssignmentEvent, DeliveryState
 from django_assignment_timeout.schedulers.tasks import framework
-from tests.schedulers_support.assertions import status
+from tests.support.assertions import status
+from tests.support.children import run_python
 from tests.testapp.models import StockRequest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CELERY = "django_assignment_timeout.schedulers.celery.CeleryScheduler"
-EAGER_APP = "tests.schedulers_support.celery_app.eager_app"
+EAGER_APP = "tests.support.celery_app.eager_app"
 TASKS = "django_assignment_timeout.schedulers.tasks.TasksScheduler"
 DUMMY = f"{framework.__name__}.backends.dummy.DummyBackend"
 
@@ -67,30 +65,9 @@ def test_tasks_framework_enqueues_on_the_configured_queue(stock_request, driver)
     assert queued == [("deliver", "assignments"), ("expire_offer", "assignments")]
 
 
-DECLARE_ON_A_QUEUE_ONLY_BACKEND = """
-import django
-from django.conf import settings
-settings.configure(
-    INSTALLED_APPS=["django.contrib.contenttypes", "django_assignment_timeout"],
-    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
-    TASKS={"default": {"BACKEND": "%(dummy)s", "QUEUES": ["assignments"]}},
-    ASSIGNMENT_TIMEOUT_SCHEDULER={
-        "BACKEND": "%(scheduler)s",
-        "OPTIONS": {"queue_name": "assignments"},
-    },
-)
-django.setup()
-from django_assignment_timeout.schedulers.tasks import tasks as tasks_framework
-print(tasks_framework.sweep.queue_name, tasks_framework.expire_offer.queue_name)
-"""
-
-
 def test_tasks_are_declared_on_the_configured_queue():
     # A backend whose QUEUES lacks "default" refused the library's task
     # declarations at import, so no offer could be scheduled on it.
-    code = DECLARE_ON_A_QUEUE_ONLY_BACKEND % {"dummy": DUMMY, "scheduler": TASKS}
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
-    )
+    result = run_python("-m", "tests.support.queue_probe", DUMMY, TASKS, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["assignments", "assignments"]

@@ -14,7 +14,7 @@ from django.test import override_settings
 from django_assignment_timeout.schedulers import get_scheduler, jobs
 from django_assignment_timeout.schedulers.tasks import TasksScheduler, framework
 from django_assignment_timeout.testing import make_due
-from tests.schedulers_support.assertions import expired_events, status
+from tests.support.assertions import expired_events, status
 from tests.testapp.models import StockRequest
 
 BACKEND = "django_assignment_timeout.schedulers.tasks.TasksScheduler"

@@ -2,7 +2,7 @@
 
 daphne serves the API, ``celery -A backend worker`` and ``celery -A backend
 beat`` run against Redis (database 2), and the real firebase-admin SDK pushes
-to the fake FCM server (``tests/fcm_fake.py`` of the repository). The EIC
+to the fake FCM server (``tests/support/fcm_fake.py`` of the repository). The EIC
 assigns a driver through the API; the driver says nothing; the request goes
 back to PENDING with its offer fields cleared, and the EIC's device receives
 the guide's title and body exactly once. Also checks two of the guide's
@@ -36,7 +36,7 @@ pytestmark = [
 ]
 
 HERE = Path(__file__).resolve().parent.parent
-FCM_FAKE = HERE.parent / "tests" / "fcm_fake.py"
+FCM_FAKE = HERE.parent / "tests" / "support" / "fcm_fake.py"
 BROKER = "redis://127.0.0.1:6379/2"  # this project's share of the local Redis
 TIMEOUT = 3  # seconds the driver has
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.support.children import Children, run_python
+from tests.support.polling import wait_for
+from tests.support.ports import free_port
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example_project"
 
@@ -25,103 +26,51 @@ TIMEOUT = 5
 SWEEP_INTERVAL = 0.5
 
 
-# Migrate and load the demo in one interpreter (each start costs seconds),
-# printing the demo's JSON plus the key of the other station's request.
-SETUP = """
-import io, json
-import django
-django.setup()
-from django.core.management import call_command
-from logistics.models import StockRequest
-call_command("migrate", interactive=False, verbosity=0)
-out = io.StringIO()
-call_command("load_demo", json=True, stdout=out)
-demo = json.loads(out.getvalue().strip().splitlines()[-1])
-demo["other_station_request"] = StockRequest.objects.get(dbs__code="OKHLA").pk
-print(json.dumps(demo))
-"""
-
-
-def free_port() -> int:
-    """A port nothing listens on right now (127.0.0.1 only)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class ExampleServer:
-    """A running example: its URL, demo data, and processes to stop."""
+    """A running example: its URL, demo data, and its processes."""
 
     base: str
-    demo: dict
     env: dict[str, str]
-    procs: list[subprocess.Popen] = field(default_factory=list)
-    logs: list[Path] = field(default_factory=list)
+    children: Children
+    demo: dict = field(default_factory=dict)
 
-    def python(self, code: str) -> str:
-        """Run Python code with the example's settings; what it printed."""
-        result = subprocess.run(
-            [sys.executable, "-c", code],
-            cwd=EXAMPLE,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+    def load_demo(self) -> None:
+        """Migrate a new database and load the demo (``tests.support.example_demo``)."""
+        # From the repository root (the example has a ``tests`` package of its
+        # own), with the example's packages on the path.
+        env = {**self.env, "PYTHONPATH": str(EXAMPLE)}
+        result = run_python("-m", "tests.support.example_demo", env=env, timeout=120)
         if result.returncode:
             raise RuntimeError(f"example setup failed:\n{result.stdout}{result.stderr}")
-        return result.stdout
+        self.demo = json.loads(result.stdout.strip().splitlines()[-1])
 
-    def start(self, name: str, args: list[str], log_dir: Path) -> None:
-        """Start a long-running child, its output to a log file."""
-        log = log_dir / f"{name}.log"
-        self.logs.append(log)
-        with log.open("w") as out:
-            self.procs.append(
-                subprocess.Popen(
-                    args,
-                    cwd=EXAMPLE,
-                    env=self.env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
-            )
+    def start(self, name: str, args: list[str]) -> None:
+        """Start a long-running child in the example's folder, its output to files."""
+        self.children.start(name, args, self.env, cwd=EXAMPLE)
 
     def wait_ready(self, seconds: float = 60.0) -> None:
         """Poll the login page until the server answers."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            for proc in self.procs:
-                if proc.poll() is not None:
+
+        def answers() -> bool:
+            for child in self.children.started:
+                if not child.alive():
                     raise RuntimeError(f"a server process exited:\n{self.output()}")
             try:
                 with urllib.request.urlopen(self.base + "/accounts/login/", timeout=2):
-                    return
+                    return True
             except (urllib.error.URLError, OSError):
-                time.sleep(0.2)
-        raise RuntimeError(
-            f"the example did not answer within {seconds:g}s:\n{self.output()}"
-        )
+                return False
+
+        wait_for(answers, seconds, "the example to answer", interval=0.2)
 
     def output(self) -> str:
         """What the children printed (for failure messages)."""
-        return "\n".join(
-            f"--- {log.name}\n{log.read_text()[-4000:]}" for log in self.logs
-        )
+        return "\n".join(child.report() for child in self.children.started)
 
     def stop(self) -> None:
-        """SIGTERM each child, then SIGKILL what is still running after 10 s."""
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        """Stop the web server and the sweeper (SIGTERM, then SIGKILL after 10 s)."""
+        self.children.stop_all()
 
 
 def start_example(workdir: Path) -> ExampleServer:
@@ -142,8 +91,10 @@ def start_example(workdir: Path) -> ExampleServer:
         PYTHONUNBUFFERED="1",
     )
     port = free_port()
-    server = ExampleServer(base=f"http://127.0.0.1:{port}", demo={}, env=env)
-    server.demo = json.loads(server.python(SETUP).strip().splitlines()[-1])
+    server = ExampleServer(
+        base=f"http://127.0.0.1:{port}", env=env, children=Children(workdir)
+    )
+    server.load_demo()
     try:
         server.start(
             "web",
@@ -157,7 +108,6 @@ def start_example(workdir: Path) -> ExampleServer:
                 str(port),
                 "backend.asgi:application",
             ],
-            workdir,
         )
         server.start(
             "sweeper",
@@ -169,7 +119,6 @@ def start_example(workdir: Path) -> ExampleServer:
                 "--interval",
                 str(SWEEP_INTERVAL),
             ],
-            workdir,
         )
         server.wait_ready()
     except BaseException:

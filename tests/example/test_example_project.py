@@ -11,11 +11,11 @@ command by hand, from the repository root::
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.children import run_python
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example_project"
 
@@ -25,15 +25,7 @@ def test_example_project_suite():
     env = dict(os.environ)
     # The example's suite gets its own test database name.
     env.setdefault("TEST_DB_NAME", "assignment_timeout")
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q"],
-        cwd=EXAMPLE,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    result = run_python("-m", "pytest", "-q", env=env, cwd=EXAMPLE, timeout=900)
     output = result.stdout + result.stderr
     # Show the example suite's summary (and its skips) in this run's output.
     print(output[-4000:])

@@ -1,120 +1,19 @@
-"""Helpers of the system tests: child processes that are always reaped and
-raw connections to the test database (polling with a deadline is
-``tests.schedulers_support.processes.wait_for``, re-exported here)."""
+"""Helpers of the system tests: raw connections to the test database, a
+private redis-server, and real Celery workers (children of the test, from
+``tests.support.children``, started by the ``children`` fixture)."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.schedulers_support.processes import wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """The environment of a Django child process using the running test's database."""
-    from django.db import connection
-
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="tests.system.subprocess_settings",
-        SYSTEM_DB_NAME=str(connection.settings_dict["NAME"]),
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(extra)
-    return env
-
-
-class Children:
-    """Child processes started by one test; each is stopped at teardown."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self.started: list[subprocess.Popen[bytes]] = []
-
-    def start(self, name: str, args: list[str], env: dict[str, str]) -> Child:
-        """Start ``args`` with stdout and stderr going to files named after ``name``."""
-        out = (self.tmp_path / f"{name}.out").open("wb")
-        err = (self.tmp_path / f"{name}.err").open("wb")
-        process = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=out, stderr=err, start_new_session=True
-        )
-        out.close()
-        err.close()
-        self.started.append(process)
-        return Child(
-            process, self.tmp_path / f"{name}.out", self.tmp_path / f"{name}.err"
-        )
-
-    def django(self, name: str, *command: str, **env: str) -> Child:
-        """Start ``python -m django <command>`` against the test database."""
-        return self.start(
-            name, [sys.executable, "-m", "django", *command], child_env(**env)
-        )
-
-    def django_like(self, name: str, args: list[str], **env: str) -> Child:
-        """Start ``args``, a process that sets Django up on the test database."""
-        return self.start(name, args, child_env(**env))
-
-    def stop_all(self) -> None:
-        for process in self.started:
-            if process.poll() is None:
-                # The whole session: a worker's own children go too.
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.started:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-
-
-class Child:
-    """One started process and the files holding its output."""
-
-    def __init__(self, process: subprocess.Popen[bytes], out: Path, err: Path) -> None:
-        self.process = process
-        self.out_path = out
-        self.err_path = err
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def stdout(self) -> str:
-        return self.out_path.read_text(errors="replace")
-
-    def stderr(self) -> str:
-        return self.err_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def crash(self) -> None:
-        """SIGKILL the process and everything it started (a worker's pool, its beat)."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-
-@pytest.fixture
-def children(tmp_path):
-    """Start child processes; all are stopped when the test ends, pass or fail."""
-    started = Children(tmp_path)
-    try:
-        yield started
-    finally:
-        started.stop_all()
+from tests.support.children import Child, Children
+from tests.support.polling import wait_for
+from tests.support.ports import free_port
 
 
 def pg_connect(autocommit: bool = True) -> Any:
@@ -172,11 +71,11 @@ def sweeper_waiting(controller: Any, app_name: str, model: Any) -> int | None:
     return row[0] if row else None
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on right now, on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def backend_gone(controller: Any, pid: int) -> bool:
+    """Whether PostgreSQL backend ``pid`` has ended (as seen from ``controller``)."""
+    return not controller.execute(
+        "SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]
+    ).fetchone()
 
 
 class OwnRedis:
@@ -207,7 +106,6 @@ class OwnRedis:
                 "--dir",
                 str(self.workdir),
             ],
-            dict(os.environ),
         )
         wait_for(self.ready, timeout=20, what=f"redis-server on port {self.port}")
 
@@ -240,30 +138,51 @@ def own_redis(children, tmp_path):
     return redis
 
 
+CELERY = "django_assignment_timeout.schedulers.celery.CeleryScheduler"
+
+
+def worker_settings(sends_log: Path, **notifier_options: str) -> dict[str, Any]:
+    """Settings of a worker that schedules with Celery and records its sends
+    in ``sends_log`` (``tests.system.notifiers.FileNotifier``, with options)."""
+    return {
+        "ASSIGNMENT_TIMEOUT_SCHEDULER": {
+            "BACKEND": CELERY,
+            "OPTIONS": {"app": "tests.support.celery_app.app"},
+        },
+        "ASSIGNMENT_TIMEOUT_NOTIFIERS": {
+            "default": {
+                "BACKEND": "tests.system.notifiers.FileNotifier",
+                "OPTIONS": {"path": str(sends_log), **notifier_options},
+            }
+        },
+    }
+
+
 def start_worker(
     children: Children, name: str, broker_url: str, settings: dict[str, Any]
 ) -> Child:
-    """A real Celery worker and embedded beat on the test database and broker."""
-    return children.django_like(
+    """A real Celery worker and embedded beat on the test database and broker.
+
+    Beat sweeps every 2 s; ``name`` is also the worker's ``application_name``.
+    """
+    return children.python(
         name,
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "tests.system.celery_app:app",
-            "worker",
-            "--beat",
-            "--pool",
-            "threads",
-            "--concurrency",
-            "4",
-            "--loglevel",
-            "info",
-            "--schedule",
-            str(children.tmp_path / f"{name}-beat"),
-        ],
-        SYSTEM_BROKER_URL=broker_url,
-        SYSTEM_APP_NAME=name,
-        SYSTEM_SETTINGS=json.dumps(settings),
+        "-m",
+        "celery",
+        "-A",
+        "tests.support.celery_app:app",
+        "worker",
+        "--beat",
+        "--pool",
+        "threads",
+        "--concurrency",
+        "4",
+        "--loglevel",
+        "info",
+        "--schedule",
+        str(children.logs / f"{name}-beat"),
+        broker_url=broker_url,
+        app_name=name,
+        sweep_interval=2,
+        settings=settings,
     )

@@ -16,11 +16,12 @@ import pytest
 
 from django_assignment_timeout.models import AssignmentEvent
 from django_assignment_timeout.testing import make_due
+from tests.support.polling import wait_for
 from tests.system.conftest import (
+    backend_gone,
     block_expired_event,
     pg_connect,
     sweeper_waiting,
-    wait_for,
 )
 from tests.system.invariants import violations
 from tests.testapp.models import Driver, StockRequest
@@ -42,7 +43,7 @@ def test_sweep_connection_terminated_mid_batch(children):
         "--loop",
         "--interval=2",
         "--batch-size=1000",
-        SYSTEM_APP_NAME=APP_NAME,
+        app_name=APP_NAME,
     )
     wait_for(lambda: "sweeping every" in sweeper.stdout(), timeout=30, what="the loop")
 
@@ -62,11 +63,7 @@ def test_sweep_connection_terminated_mid_batch(children):
             0
         ]
         wait_for(
-            lambda: (
-                not controller.execute(
-                    "SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]
-                ).fetchone()
-            ),
+            lambda: backend_gone(controller, pid),
             timeout=10,
             what="the backend to end",
         )

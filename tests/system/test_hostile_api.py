@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from tests import services
+from tests.support.children import ROOT, run_python
 
-ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "example_project"
 
 
@@ -35,14 +32,11 @@ def test_api_under_hostile_input_and_authorization_matrix():
         TEST_DB_NAME=f"{env.get('TEST_DB_NAME', 'assignment_timeout')}_hostile",
         HOSTILE_MAX_EXAMPLES=env.get("HOSTILE_MAX_EXAMPLES", "30"),
     )
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "system" / "hostile_api.py")],
-        cwd=EXAMPLE,
+    result = run_python(
+        str(ROOT / "tests" / "system" / "hostile_api.py"),
         env=env,
-        capture_output=True,
-        text=True,
+        cwd=EXAMPLE,
         timeout=600,
-        check=False,
     )
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     assert lines, result.stderr[-5000:]

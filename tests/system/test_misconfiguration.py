@@ -11,9 +11,6 @@ bad value of the table is run through ``call_command("check")`` under
 from __future__ import annotations
 
 import ast
-import json
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -22,7 +19,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from tests.system.conftest import ROOT, child_env
+from tests.support.children import child_env, run_python
 
 COMMAND = "django_assignment_timeout.schedulers.command.CommandScheduler"
 CELERY = "django_assignment_timeout.schedulers.celery.CeleryScheduler"
@@ -148,17 +145,9 @@ def test_good_settings_pass():
 
 
 def _start(command, bad):
-    env = child_env(
-        DJANGO_SETTINGS_MODULE="tests.system.bad_settings", BAD_SETTINGS=json.dumps(bad)
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "django", *command],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    settings = {name: ast.literal_eval(source) for name, source in bad.items()}
+    return run_python(
+        "-m", "django", *command, env=child_env(settings=settings), timeout=120
     )
 
 

@@ -27,12 +27,14 @@ import pytest
 from django_assignment_timeout.delivery import deliver_pending
 from django_assignment_timeout.models import AssignmentEvent, DeliveryState
 from django_assignment_timeout.testing import make_due
+from tests.support.polling import wait_for
 from tests.system.conftest import (
+    backend_gone,
     block_expired_event,
     pg_connect,
     start_worker,
     sweeper_waiting,
-    wait_for,
+    worker_settings,
 )
 from tests.system.invariants import violations
 from tests.system.notifiers import sends
@@ -41,24 +43,11 @@ from tests.testapp.models import Driver, StockRequest
 pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
 
 OFFERS = 200
-CELERY = "django_assignment_timeout.schedulers.celery.CeleryScheduler"
 
 
 def _worker_settings(tmp_path: Path) -> dict:
     return {
-        "ASSIGNMENT_TIMEOUT_SCHEDULER": {
-            "BACKEND": CELERY,
-            "OPTIONS": {"app": "tests.system.celery_app.app"},
-        },
-        "ASSIGNMENT_TIMEOUT_NOTIFIERS": {
-            "default": {
-                "BACKEND": "tests.system.notifiers.FileNotifier",
-                "OPTIONS": {
-                    "path": str(tmp_path / "sends.log"),
-                    "hang_once": str(tmp_path / "hanging"),
-                },
-            }
-        },
+        **worker_settings(tmp_path / "sends.log", hang_once=str(tmp_path / "hanging")),
         "ASSIGNMENT_TIMEOUT_DELIVERY_BATCH_SIZE": 100,
         # A killed relay's claim runs out quickly, so the test need not wait.
         "ASSIGNMENT_TIMEOUT_DELIVERY_LEASE": 3.0,
@@ -91,11 +80,7 @@ def test_worker_killed_mid_sweep_and_mid_delivery(children, own_redis, tmp_path)
         first.crash()
         blocker.rollback()
         wait_for(
-            lambda: (
-                not controller.execute(
-                    "SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]
-                ).fetchone()
-            ),
+            lambda: backend_gone(controller, pid),
             timeout=30,
             what="the killed worker's backend to end",
         )

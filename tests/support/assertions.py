@@ -23,4 +23,7 @@ def expired_events(model: Any, pk: Any, attempt: int | None = None) -> int:
 
 def status(model: Any, pk: Any) -> tuple[Any, int]:
     """(status, attempt) of a StockRequest as stored now."""
-    return model._base_manager.values_list("status", "assignment_attempt").get(pk=pk)
+    row: tuple[Any, int] = model._base_manager.values_list(
+        "status", "assignment_attempt"
+    ).get(pk=pk)
+    return row

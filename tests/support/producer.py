@@ -1,8 +1,8 @@
 """A producer subprocess: makes offers with the scheduler its settings select.
 
-    python -m tests.schedulers_support.producer offer <pk> <driver_pk> <timeout>
-    python -m tests.schedulers_support.producer huey-sweep
-    python -m tests.schedulers_support.producer huey-info
+    python -m tests.support.producer offer <pk> <driver_pk> <timeout>
+    python -m tests.support.producer huey-sweep
+    python -m tests.support.producer huey-info
 
 Used where the scheduler's framework binds its configuration at import
 (djhuey reads ``HUEY`` once), so the pytest process can not switch it.
@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import django
 
 
-def main(argv: list[str]) -> dict:
+def main(argv: list[str]) -> dict[str, Any]:
     django.setup()
     command = argv[0]
     if command == "offer":
@@ -25,7 +26,10 @@ def main(argv: list[str]) -> dict:
 
         pk, driver, timeout = int(argv[1]), int(argv[2]), float(argv[3])
         event = StockRequest.objects.offer(pk, driver, timeout=timeout)
+        assert event.deadline is not None  # an offer always has one
         return {"attempt": event.attempt, "deadline": event.deadline.isoformat()}
+    from huey.contrib.djhuey import HUEY
+
     from django_assignment_timeout.schedulers.huey import tasks as huey_tasks
 
     if command == "huey-sweep":
@@ -34,9 +38,9 @@ def main(argv: list[str]) -> dict:
     if command == "huey-info":
         periodic = [
             f"{task.__module__}.{task.__name__}"
-            for task in huey_tasks.HUEY._registry._periodic_tasks
+            for task in HUEY._registry._periodic_tasks
         ]
-        with huey_tasks.HUEY.lock_task("assignment-timeout-sweep"):
+        with HUEY.lock_task("assignment-timeout-sweep"):
             while_locked = huey_tasks.sweep.call_local()
         return {"periodic": periodic, "while_locked": while_locked}
     raise SystemExit(f"unknown command {command!r}")

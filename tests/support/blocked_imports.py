@@ -1,8 +1,8 @@
 """Run Django with optional extras made unimportable, as on a machine without them.
 
-    python -m tests.schedulers_support.blocked_imports celery,huey,django_tasks \
+    python -m tests.support.blocked_imports celery,huey,django_tasks \
         [dotted.Backend ...]
-    python -m tests.schedulers_support.blocked_imports --installed
+    python -m tests.support.blocked_imports --installed
 
 Imports every module of the package, runs the system checks, then runs them
 again with each given scheduler backend selected, and prints one JSON line:
@@ -16,6 +16,7 @@ import importlib.abc
 import json
 import pkgutil
 import sys
+from typing import Any
 
 
 class Blocker(importlib.abc.MetaPathFinder):
@@ -31,7 +32,7 @@ class Blocker(importlib.abc.MetaPathFinder):
             )
 
 
-def main(blocked: set[str], backends: list[str]) -> dict:
+def main(blocked: set[str], backends: list[str]) -> dict[str, Any]:
     sys.meta_path.insert(0, Blocker(blocked))
     import django
     from django.core import checks
@@ -53,7 +54,7 @@ def main(blocked: set[str], backends: list[str]) -> dict:
             failed[info.name] = f"{type(err).__module__}.{type(err).__name__}: {err}"
     from django.test import override_settings
 
-    def serious() -> list[list[str]]:
+    def serious() -> list[list[str | None]]:
         return [[m.id, m.msg] for m in checks.run_checks() if m.is_serious()]
 
     selected = {}
@@ -70,7 +71,7 @@ def main(blocked: set[str], backends: list[str]) -> dict:
 OPTIONAL = ("celery", "huey", "huey.contrib.djhuey", "firebase_admin", "django_tasks")
 
 
-def loaded_extras() -> dict:
+def loaded_extras() -> dict[str, Any]:
     """With everything installed: which optional packages do the package, its
     models, its command and ``check`` import under the default settings?"""
     import django

@@ -14,7 +14,7 @@ In a test (a thread in the same process)::
 
 For another process (a Celery worker, a relay subprocess)::
 
-    python -m tests.fcm_fake --port 8765 --credentials /tmp/fake-sa.json
+    python -m tests.support.fcm_fake --port 8765 --credentials /tmp/fake-sa.json
 
 then give the FCM backend ``OPTIONS = {"credentials": "/tmp/fake-sa.json",
 "fcm_url": "http://127.0.0.1:8765/v1/projects/{0}/messages:send"}``. The
@@ -169,7 +169,7 @@ class FakeFCM:
         self.delay = 0.0
         #: When set, the token endpoint refuses to issue tokens.
         self.refuse_tokens = False
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------
@@ -405,8 +405,9 @@ class _Handler(BaseHTTPRequestHandler):
                 400, _error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
             )
             return
+        headers: dict[str, str] = {}
         if self.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
-            status, headers = 401, {}
+            status = 401
             body_out = _error(
                 401,
                 "UNAUTHENTICATED",
@@ -456,7 +457,7 @@ def driver_tokens(recipients: list[Any]) -> dict[Any, list[str]]:
 
 
 def main() -> None:
-    """Run the fake in the foreground: ``python -m tests.fcm_fake --port N``."""
+    """Run the fake in the foreground: ``python -m tests.support.fcm_fake --port N``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--credentials", help="write a service-account JSON file here")

@@ -1,1 +1,0 @@
-"""Settings, apps and helpers for the scheduler tests' worker subprocesses."""
