@@ -29,6 +29,19 @@ def demo_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+def run_example(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``run_example.py args`` to its end, with ``demo_env``."""
+    return subprocess.run(
+        [sys.executable, "run_example.py", *args],
+        cwd=HERE,
+        env=demo_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
 def left_in_groups(pgids: list[int]) -> list[str]:
     """Live processes in the groups (honcho starts each command in its own).
 
@@ -49,17 +62,8 @@ def left_in_groups(pgids: list[int]) -> list[str]:
 
 
 def test_ci_smoke_sees_an_offer_expire_with_no_broker(tmp_path):
-    env = demo_env(tmp_path)
     args = ["--ci-smoke", "--timeout", "3", "--interval", "1", "--wait", "90"]
-    result = subprocess.run(
-        [sys.executable, "run_example.py", *args, "--port", str(free_port())],
-        cwd=HERE,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    result = run_example(tmp_path, *args, "--port", str(free_port()))
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert "demo users" in out and "eic.kondli" in out
@@ -117,15 +121,7 @@ def test_a_process_that_exits_stops_the_others_and_fails_the_run(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run(
-            [sys.executable, "run_example.py", "--ci-smoke", "--port", str(port)],
-            cwd=HERE,
-            env=demo_env(tmp_path),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        result = run_example(tmp_path, "--ci-smoke", "--port", str(port))
     out = result.stdout
     assert result.returncode == 1, out + result.stderr
     assert "[system] web stopped (rc=1)" in out
