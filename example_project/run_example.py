@@ -6,10 +6,12 @@ request to driver Ravi with a short timeout (20 s). Ravi says nothing: the
 offer expires, the request returns to PENDING, and the EIC's "Driver
 Assignment Expired" notification is printed by the log notifier.
 
-The scheduler is embedded (``manage.py expire_assignments --loop``, no
-server to install) unless ``CELERY_BROKER_URL`` is set, in the environment or
-in ``.env``: then it is ``celery -A backend worker --beat`` against that
-broker, the GTS guide's setup. Ctrl-C (or SIGTERM) stops everything.
+The processes are ``Procfile.dev``'s, run by honcho: ``web`` and the embedded
+``scheduler`` (``manage.py expire_assignments --loop``, no server to install)
+unless ``CELERY_BROKER_URL`` is set, in the environment or in ``.env``: then
+``web``, ``worker`` and ``beat`` (``celery -A backend worker`` and ``beat``)
+against that broker, the GTS guide's setup. Ctrl-C (or SIGTERM) stops
+everything; so does any process exiting.
 
 ``--ci-smoke`` runs until the first expiry notification is printed and the
 API shows the request back in PENDING, then exits 0 (1 after ``--wait``
@@ -20,22 +22,38 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import queue
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import traceback
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from honcho.environ import parse_procfile
+from honcho.manager import SIGNALS, Manager
+from honcho.printer import Message, Printer
+
 HERE = Path(__file__).resolve().parent
+PROCFILE = HERE / "Procfile.dev"
+EMBEDDED = ("web", "scheduler")
+CELERY = ("web", "worker", "beat")
 EXPIRED_TITLE = "Driver Assignment Expired"
+#: honcho's return code when it was stopped by SIGINT or SIGTERM.
+SIGNALLED = {signal["rc"] for signal in SIGNALS.values()}
+
+
+def say(text: str = "") -> None:
+    """Print a line in one write: the demo thread and honcho's printer share stdout."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -69,12 +87,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def project_env(args: argparse.Namespace) -> dict[str, str]:
-    """The environment every child runs with: demo timeout, fast sweeps, unbuffered."""
+    """The environment every process runs with: demo timeout, fast sweeps, unbuffered."""
     env = dict(os.environ)
     env["DJANGO_SETTINGS_MODULE"] = "backend.settings"
     env["DRIVER_ASSIGNMENT_TIMEOUT_SECONDS"] = f"{args.timeout:g}"
     env["EXPIRY_SWEEP_SECONDS"] = f"{args.interval:g}"
     env["PYTHONUNBUFFERED"] = "1"
+    env["PORT"] = str(args.port)
+    # Procfile.dev's python, daphne and celery are this interpreter's: dev.py
+    # runs .venv's python without activating the venv.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
     return env
 
 
@@ -103,52 +125,25 @@ def reachable(url: str) -> bool:
         return False
 
 
-class Children:
-    """The child processes, their output merged into ours with a prefix each."""
+class Output(Printer):
+    """honcho's printer, prefixing each line with ``[name]``; the demo reads the lines."""
 
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.procs: dict[str, subprocess.Popen[str]] = {}
-        self.lines: queue.Queue[tuple[str, str]] = queue.Queue()
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+        self.lines: queue.Queue[str] = queue.Queue()
 
-    def start(self, name: str, args: list[str]) -> None:
-        # Same process group: a Ctrl-C in the terminal reaches every child at
-        # once (each stops cleanly on SIGINT), even if our parent kills us.
-        proc = subprocess.Popen(
-            args,
-            cwd=HERE,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-        )
-        self.procs[name] = proc
-        threading.Thread(target=self._pump, args=(name, proc), daemon=True).start()
+    def write(self, message: Message) -> None:
+        data = message.data
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+        for line in text.splitlines():
+            say(f"[{message.name}] {line}")
+            self.lines.put(line)
 
-    def _pump(self, name: str, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            line = line.rstrip("\n")
-            print(f"[{name}] {line}", flush=True)
-            self.lines.put((name, line))
 
-    def exited(self) -> str | None:
-        """The name of a child that has exited, if any."""
-        return next((n for n, p in self.procs.items() if p.poll() is not None), None)
-
-    def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM every child, wait ``grace`` seconds, then SIGKILL what is left."""
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        deadline = time.monotonic() + grace
-        for proc in self.procs.values():
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+def processes(celery: bool) -> dict[str, str]:
+    """The Procfile.dev commands of the mode: web + scheduler, or web + worker + beat."""
+    procfile = parse_procfile(PROCFILE.read_text()).processes
+    return {name: procfile[name] for name in (CELERY if celery else EMBEDDED)}
 
 
 def manage(env: dict[str, str], *args: str) -> str:
@@ -180,18 +175,20 @@ def api(base: str, method: str, path: str, token: str, body: Any = None) -> Any:
         return json.loads(response.read() or b"null")
 
 
-def wait_for_server(base: str, children: Children, seconds: float = 60.0) -> None:
-    """Poll the schema URL until the server answers."""
+def wait_for_server(base: str, seconds: float = 60.0) -> bool:
+    """Poll the schema URL until the server answers; whether it did in time.
+
+    If the web process exits instead, honcho stops everything and this thread
+    goes with the rest of the program.
+    """
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if children.exited() == "web":
-            raise SystemExit("The web server exited; see its output above.")
         try:
             with urllib.request.urlopen(base + "/api/schema/", timeout=2):
-                return
+                return True
         except (urllib.error.URLError, OSError):
             time.sleep(0.3)
-    raise SystemExit(f"The web server did not answer on {base} within {seconds:g}s.")
+    return False
 
 
 def banner(
@@ -203,21 +200,23 @@ def banner(
         if celery
         else (f"embedded, expire_assignments --loop --interval {args.interval:g}")
     )
-    print("\n" + "=" * 72)
-    print(f"GTS example running at {base}/  (Ctrl-C stops everything)")
-    print(f"  dispatch pages:      {base}/  (EIC board, driver offers: sign in below)")
-    print(f"  API docs (OpenAPI):  {base}/api/docs/     admin: {base}/admin/")
-    print(f"  scheduler:           {mode}")
-    print(
+    say("\n" + "=" * 72)
+    say(f"GTS example running at {base}/  (Ctrl-C stops everything)")
+    say(f"  dispatch pages:      {base}/  (EIC board, driver offers: sign in below)")
+    say(f"  API docs (OpenAPI):  {base}/api/docs/     admin: {base}/admin/")
+    say(f"  scheduler:           {mode}")
+    names = ", ".join(CELERY if celery else EMBEDDED)
+    say(f"  processes:           honcho, Procfile.dev: {names}")
+    say(
         f"  driver timeout:      {args.timeout:g} s (DRIVER_ASSIGNMENT_TIMEOUT_SECONDS)"
     )
-    print("  demo users (password / API token):")
+    say("  demo users (password / API token):")
     for user in demo["users"]:
-        print(
+        say(
             f"    {user['role']:<6} {user['username']:<11} "
             f"{user['password']}  {user['token']}"
         )
-    print("=" * 72 + "\n", flush=True)
+    say("=" * 72 + "\n")
 
 
 def offer(base: str, demo: dict[str, Any], driver: str = "ravi") -> dict[str, Any]:
@@ -225,18 +224,16 @@ def offer(base: str, demo: dict[str, Any], driver: str = "ravi") -> dict[str, An
     eic = next(u for u in demo["users"] if u["role"] == "EIC")
     path = f"/api/eic/stock-requests/{demo['pending_request']}/status/"
     body = {"status": "ASSIGNING", "target_driver": demo["drivers"][driver]}
-    print(
+    say(
         "Demo offer, as the EIC (the same call with curl):\n"
         f"  curl -X PATCH {base}{path} -H 'Authorization: Token {eic['token']}' "
-        f"-H 'Content-Type: application/json' -d '{json.dumps(body)}'",
-        flush=True,
+        f"-H 'Content-Type: application/json' -d '{json.dumps(body)}'"
     )
     result = api(base, "PATCH", path, eic["token"], body)
-    print(
+    say(
         f"Offered stock request {result['id']} to {driver}; it expires at "
         f"{result['expires_at']} unless {driver} accepts "
-        "(POST /api/driver-trips/accept/).",
-        flush=True,
+        "(POST /api/driver-trips/accept/)."
     )
     return result
 
@@ -248,8 +245,69 @@ def request_status(base: str, demo: dict[str, Any], pk: int) -> dict[str, Any]:
     return next(row for row in rows if row["id"] == pk)
 
 
-def run(args: argparse.Namespace, stop: threading.Event) -> int:
-    """Set up, start the children, make the demo offer, watch; the exit status."""
+class Demo(threading.Thread):
+    """The demo offer and the smoke check, beside honcho's loop.
+
+    honcho's loop owns the main thread (it handles SIGINT and SIGTERM there),
+    so the demo runs here. It ends the run by asking honcho to stop the
+    processes once it has a result (``--ci-smoke``, or a web server that never
+    answered); ``result`` is then the exit status.
+    """
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        manager: Manager,
+        output: Output,
+        demo: dict[str, Any],
+        celery: bool,
+    ) -> None:
+        super().__init__(name="demo", daemon=True)
+        self.args, self.manager, self.output = args, manager, output
+        self.demo, self.celery = demo, celery
+        self.base = f"http://127.0.0.1:{args.port}"
+        self.result: int | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self.demonstrate()
+        except Exception:
+            traceback.print_exc()
+            self.result = 1
+        say("Stopping...")
+        self.manager.terminate()
+
+    def demonstrate(self) -> int:
+        """Wait for the server, offer, watch; the status (only ``--ci-smoke`` ends)."""
+        if not wait_for_server(self.base):
+            say(f"The web server did not answer on {self.base} within 60s.")
+            return 1
+        banner(self.base, self.demo, self.args, self.celery)
+        offered = None if self.args.no_offer else offer(self.base, self.demo)
+        deadline = time.monotonic() + self.args.wait
+        while True:
+            if self.args.ci_smoke and time.monotonic() > deadline:
+                say(f"smoke: no expiry notification within {self.args.wait:g}s")
+                return 1
+            try:
+                line = self.output.lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if EXPIRED_TITLE in line and offered is not None:
+                row = request_status(self.base, self.demo, offered["id"])
+                say(
+                    f"Stock request {row['id']} is {row['status']} again "
+                    f"(target_driver={row['target_driver']}, "
+                    f"assignment_mode={row['assignment_mode']}); the EIC was notified."
+                )
+                if self.args.ci_smoke:
+                    ok = row["status"] == "PENDING" and row["target_driver"] is None
+                    say(f"smoke: {'ok' if ok else 'FAILED'}")
+                    return 0 if ok else 1
+
+
+def run(args: argparse.Namespace) -> int:
+    """Prepare, run Procfile.dev's processes under honcho with the demo; the status."""
     env = project_env(args)
     url = broker_url()
     if url and not reachable(url):
@@ -259,110 +317,38 @@ def run(args: argparse.Namespace, stop: threading.Event) -> int:
             file=sys.stderr,
         )
         return 2
-    print("Migrating the database and loading demo data...", flush=True)
+    say("Migrating the database and loading demo data...")
     manage(env, "migrate", "--noinput", "-v", "0")
     demo = json.loads(manage(env, "load_demo", "--json").strip().splitlines()[-1])
-    base = f"http://127.0.0.1:{args.port}"
-    children = Children(env)
-    try:
-        children.start(
-            "web",
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(args.port),
-                "backend.asgi:application",
-            ],
-        )
-        if url:
-            children.start(
-                "celery",
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "backend",
-                    "worker",
-                    "--beat",
-                    "--loglevel=info",
-                    "--pool=solo",
-                    "-s",
-                    str(HERE / "celerybeat-schedule"),
-                ],
-            )
-        else:
-            children.start(
-                "scheduler",
-                [
-                    sys.executable,
-                    "manage.py",
-                    "expire_assignments",
-                    "--loop",
-                    "--interval",
-                    f"{args.interval:g}",
-                ],
-            )
-        wait_for_server(base, children)
-        banner(base, demo, args, celery=bool(url))
-        offered = None if args.no_offer else offer(base, demo)
-        return watch(args, stop, children, base, demo, offered)
-    finally:
-        print("Stopping...", flush=True)
-        children.stop()
 
-
-def watch(
-    args: argparse.Namespace,
-    stop: threading.Event,
-    children: Children,
-    base: str,
-    demo: dict[str, Any],
-    offered: dict[str, Any] | None,
-) -> int:
-    """Follow the children's output until stopped (or, for --ci-smoke, the expiry)."""
-    deadline = time.monotonic() + args.wait
-    while not stop.is_set():
-        if (name := children.exited()) is not None:
-            print(f"{name} exited unexpectedly ({children.procs[name].returncode}).")
-            return 1
-        if args.ci_smoke and time.monotonic() > deadline:
-            print(f"smoke: no expiry notification within {args.wait:g}s", flush=True)
-            return 1
-        try:
-            _name, line = children.lines.get(timeout=0.5)
-        except queue.Empty:
-            continue
-        if EXPIRED_TITLE in line and offered is not None:
-            row = request_status(base, demo, offered["id"])
-            print(
-                f"Stock request {row['id']} is {row['status']} again "
-                f"(target_driver={row['target_driver']}, "
-                f"assignment_mode={row['assignment_mode']}); the EIC was notified.",
-                flush=True,
-            )
-            if args.ci_smoke:
-                ok = row["status"] == "PENDING" and row["target_driver"] is None
-                print(f"smoke: {'ok' if ok else 'FAILED'}", flush=True)
-                return 0 if ok else 1
-    return 0
+    output = Output()
+    manager = Manager(printer=output)
+    for name, command in processes(celery=bool(url)).items():
+        manager.add_process(name, command, env=env, cwd=str(HERE))
+    watcher = Demo(args, manager, output, demo, celery=bool(url))
+    watcher.start()
+    # Until every process has stopped: after the demo's result, a signal
+    # (SIGTERM to each, SIGKILL 5 s later), or any one of them exiting.
+    manager.loop()
+    if watcher.result is not None:
+        return watcher.result
+    if manager.returncode in SIGNALLED:
+        return 0
+    say(f"A process exited unexpectedly (rc={manager.returncode}); see above.")
+    return 1
 
 
 def main(argv: list[str]) -> int:
-    """Entry point: run until done or signalled, stopping the children either way."""
+    """Entry point: run until done or signalled, every process stopped either way."""
     args = parse_args(argv)
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    return run(args, stop)
+    # honcho reads each process's output in a multiprocessing child, started
+    # while the demo thread runs: forking a threaded process can deadlock the
+    # child, so those children start from a fresh interpreter instead.
+    multiprocessing.set_start_method("spawn")
+    try:
+        return run(args)
+    except KeyboardInterrupt:  # Ctrl-C while preparing, before honcho's loop
+        return 130
 
 
 if __name__ == "__main__":

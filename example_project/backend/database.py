@@ -1,55 +1,41 @@
-"""``DATABASE_URL`` to a ``DATABASES["default"]`` entry, for the schemes we use.
+"""``DATABASES["default"]`` from ``DATABASE_URL``, with this project's options.
 
-SQLite in the project directory is the embedded default; Render and other
-hosts give a ``postgres://`` URL. Kept here (twenty lines) rather than adding
-a dependency for it.
+dj-database-url reads the URL. SQLite in the project directory is the
+embedded default; Render and other hosts give a ``postgres://`` URL. What
+this module adds are the options the project needs on top of the URL.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
-ENGINES = {
-    "sqlite": "django.db.backends.sqlite3",
-    "postgres": "django.db.backends.postgresql",
-    "postgresql": "django.db.backends.postgresql",
-    "mysql": "django.db.backends.mysql",
-}
+import dj_database_url
+
+SQLITE = "django.db.backends.sqlite3"
+MYSQL = "django.db.backends.mysql"
 
 #: SQLite has one writer: take the write lock at BEGIN and wait for it, so the
 #: web process, the sweeper and a worker can share the file.
 SQLITE_OPTIONS = {"transaction_mode": "IMMEDIATE", "timeout": 20}
 
+#: Server databases keep a connection for a minute instead of one per request.
+CONN_MAX_AGE = 60
 
-def parse(url: str, base_dir: Path) -> dict[str, Any]:
-    """Turn ``scheme://user:password@host:port/name?option=value`` into settings."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.split("+")[0]
-    if scheme not in ENGINES:
-        raise ValueError(
-            f"DATABASE_URL scheme must be one of {sorted(ENGINES)}, not {scheme!r}"
-        )
-    if scheme == "sqlite":
-        # sqlite:///relative.sqlite3 or sqlite:////absolute/path.sqlite3
-        name = parts.path[1:] if parts.path.startswith("/") else parts.path
-        path = Path(name)
-        return {
-            "ENGINE": ENGINES[scheme],
-            "NAME": str(path if path.is_absolute() else base_dir / path),
-            "OPTIONS": dict(SQLITE_OPTIONS),
-        }
-    config: dict[str, Any] = {
-        "ENGINE": ENGINES[scheme],
-        "NAME": unquote(parts.path.lstrip("/")),
-        "USER": unquote(parts.username or ""),
-        "PASSWORD": unquote(parts.password or ""),
-        "HOST": parts.hostname or "",
-        "PORT": str(parts.port or ""),
-        "CONN_MAX_AGE": 60,
-        "OPTIONS": dict(parse_qsl(parts.query)),
-    }
-    if scheme == "mysql":
-        config["OPTIONS"].setdefault("charset", "utf8mb4")
-    return config
+
+def config(base_dir: Path, default: str = "sqlite:///db.sqlite3") -> dict[str, Any]:
+    """``DATABASE_URL`` (``default`` when unset) as a ``DATABASES`` entry."""
+    settings: dict[str, Any] = dict(
+        dj_database_url.config(default=default, conn_max_age=CONN_MAX_AGE)
+    )
+    options = settings.get("OPTIONS", {})
+    if settings["ENGINE"] == SQLITE:
+        # Opening a file costs nothing to keep; a relative sqlite:///name is
+        # the project directory's, wherever the command runs from.
+        settings["CONN_MAX_AGE"] = 0
+        if settings["NAME"] != ":memory:":
+            settings["NAME"] = str(base_dir / settings["NAME"])
+        settings["OPTIONS"] = {**SQLITE_OPTIONS, **options}
+    elif settings["ENGINE"] == MYSQL:
+        settings["OPTIONS"] = {"charset": "utf8mb4", **options}
+    return settings

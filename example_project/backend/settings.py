@@ -77,12 +77,8 @@ TEMPLATES = [
     }
 ]
 
-# SQLite next to manage.py unless DATABASE_URL says otherwise.
-DATABASES = {
-    "default": database.parse(
-        os.getenv("DATABASE_URL", "sqlite:///db.sqlite3"), BASE_DIR
-    )
-}
+# SQLite next to manage.py unless DATABASE_URL says otherwise (dj-database-url).
+DATABASES = {"default": database.config(BASE_DIR)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"

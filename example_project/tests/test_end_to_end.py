@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from rest_framework.authtoken.models import Token
 
 from django_assignment_timeout.models import AssignmentEvent
 from logistics.models import DeviceToken, StockRequest
+from tests.helpers import free_port, wait_for
 
 pytestmark = [
     pytest.mark.redis,
@@ -39,12 +39,6 @@ HERE = Path(__file__).resolve().parent.parent
 FCM_FAKE = HERE.parent / "tests" / "support" / "fcm_fake.py"
 BROKER = "redis://127.0.0.1:6379/2"  # this project's share of the local Redis
 TIMEOUT = 3  # seconds the driver has
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def database_url() -> str:
@@ -74,6 +68,12 @@ class Stack:
     def output(self, name: str) -> str:
         return (self.tmp / f"{name}.log").read_text()
 
+    def logs(self) -> str:
+        """The end of each child's output, for a failure message."""
+        return "\n".join(
+            f"--- {n}\n{self.output(n)[-3000:]}" for n, _p, _l in self.procs
+        )
+
     def run(self, *args: str, timeout: float = 60) -> str:
         result = subprocess.run(
             [sys.executable, *args],
@@ -97,17 +97,6 @@ class Stack:
                 proc.kill()
                 proc.wait()
             log.close()
-
-
-def wait_for(condition, seconds: float, what: str, stack: Stack):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.25)
-    logs = "\n".join(f"--- {n}\n{stack.output(n)[-3000:]}" for n, _p, _l in stack.procs)
-    pytest.fail(f"timed out waiting for {what}\n{logs}")
 
 
 def get_json(url: str, token: str | None = None, method: str = "GET", body=None):
@@ -179,9 +168,15 @@ def stack(tmp_path):
         )  # fmt: skip
         stack.web = f"http://127.0.0.1:{web}"
         stack.fcm = f"http://127.0.0.1:{fcm}"
-        wait_for(lambda: "ready." in stack.output("worker"), 90, "the worker", stack)
-        wait_for(lambda: "listening" in stack.output("fcm"), 30, "the fake FCM", stack)
-        wait_for(lambda: "Listening on TCP" in stack.output("web"), 60, "daphne", stack)
+        wait_for(
+            lambda: "ready." in stack.output("worker"), 90, "the worker", stack.logs
+        )
+        wait_for(
+            lambda: "listening" in stack.output("fcm"), 30, "the fake FCM", stack.logs
+        )
+        wait_for(
+            lambda: "Listening on TCP" in stack.output("web"), 60, "daphne", stack.logs
+        )
         yield stack
     finally:
         stack.stop()
@@ -209,7 +204,7 @@ def test_unanswered_offer_expires_and_the_eic_is_pushed_once(
     def expired_push():
         return [m for m in pushes() if m["token"] == "eic-phone"]
 
-    wait_for(expired_push, 60, "the EIC's push", stack)
+    wait_for(expired_push, 60, "the EIC's push", stack.logs)
     time.sleep(3)  # a few more beat sweeps and relay runs: still one push
 
     row = StockRequest.objects.get(pk=stock_request.pk)
