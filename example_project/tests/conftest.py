@@ -9,7 +9,6 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from django_assignment_timeout.clock import deadline_in
 from logistics.models import DBS, EIC, Driver, StockRequest
 
 REDIS = ("127.0.0.1", 6379)
@@ -92,10 +91,3 @@ def ravi_client(ravi):
 @pytest.fixture
 def sunil_client(sunil):
     return client_for(sunil.user)
-
-
-def make_due(*pks: int, seconds_ago: float = 1.0) -> int:
-    """Move the stored deadline of offered requests into the past (database clock)."""
-    return StockRequest.objects.filter(pk__in=pks).update(
-        assignment_expires_at=deadline_in(-seconds_ago)
-    )

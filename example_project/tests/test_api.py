@@ -6,8 +6,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from django_assignment_timeout.models import AssignmentEvent
+from django_assignment_timeout.testing import make_due
 from logistics.models import StockRequest
-from tests.conftest import client_for, make_due
+from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -156,7 +157,7 @@ def test_driver_sees_own_open_offers_only(
 
 
 def test_an_expired_offer_is_not_listed_even_before_a_sweep(offered, ravi_client):
-    make_due(offered.pk)
+    make_due(StockRequest, offered.pk)
     assert ravi_client.get(OFFERS).json() == []
     offered.refresh_from_db()
     assert offered.status == "ASSIGNING"  # not swept yet, and still not offered
@@ -188,7 +189,7 @@ def test_driver_accepts_in_time(offered, ravi_client, ravi):
 
 
 def test_accepting_an_expired_offer_is_410(offered, ravi_client):
-    make_due(offered.pk)
+    make_due(StockRequest, offered.pk)
     response = ravi_client.post(ACCEPT, {"stock_request_id": offered.pk}, format="json")
     assert response.status_code == 410
     assert response.json() == {
@@ -202,7 +203,7 @@ def test_accepting_an_expired_offer_is_410(offered, ravi_client):
 
 
 def test_accepting_after_the_sweep_is_still_410(offered, ravi_client):
-    make_due(offered.pk)
+    make_due(StockRequest, offered.pk)
     assert StockRequest.objects.expire_due().expired_count == 1
     response = ravi_client.post(ACCEPT, {"stock_request_id": offered.pk}, format="json")
     assert response.status_code == 410
@@ -228,7 +229,7 @@ def test_accepting_a_taken_request_is_409(offered, ravi_client):
 def test_accepting_an_earlier_attempt_does_not_take_a_newer_offer(
     offered, ravi_client, eic_client, ravi
 ):
-    make_due(offered.pk)
+    make_due(StockRequest, offered.pk)
     offered.expire()
     assign(eic_client, offered.pk, ravi)  # attempt 2
     response = ravi_client.post(
@@ -304,7 +305,7 @@ def test_rejecting_someone_elses_offer_is_403(offered, sunil_client):
 
 
 def test_rejecting_an_expired_offer_is_410(offered, ravi_client):
-    make_due(offered.pk)
+    make_due(StockRequest, offered.pk)
     assert (
         ravi_client.post(
             REJECT, {"stock_request_id": offered.pk}, format="json"

@@ -6,9 +6,9 @@ import pytest
 
 from django_assignment_timeout.delivery import deliver_pending
 from django_assignment_timeout.notifiers import locmem
+from django_assignment_timeout.testing import make_due
 from logistics.models import EIC, DeviceToken
 from logistics.notifications import deactivate_token, device_tokens
-from tests.conftest import make_due
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +39,7 @@ def test_expiry_notifies_every_eic_of_the_dbs_with_the_guides_text(
         user=django_user_model.objects.create(username="far"), dbs=other_dbs
     )
     stock_request.offer(ravi)
-    make_due(stock_request.pk)
+    make_due(type(stock_request), stock_request.pk)
     assert stock_request.__class__.objects.expire_due().expired_count == 1
     deliver_pending()
     deliver_pending()  # a second relay run sends nothing again

@@ -98,11 +98,11 @@ def test_openapi_schema_validates(tmp_path):
 
 @pytest.mark.django_db
 def test_check_task_returns_the_guides_shape(stock_request, ravi):
+    from django_assignment_timeout.testing import make_due
     from logistics.tasks import check_expired_driver_assignments
-    from tests.conftest import make_due
 
     stock_request.offer(ravi)
-    make_due(stock_request.pk)
+    make_due(type(stock_request), stock_request.pk)
     assert check_expired_driver_assignments.apply().get() == {"expired_count": 1}
     assert check_expired_driver_assignments.apply().get() == {"expired_count": 0}
 
