@@ -1,19 +1,16 @@
-"""``manage.py expire_assignments``: once, dry run, options, failures, and --loop."""
+"""``manage.py expire_assignments``: once, dry run, options and failures.
+
+Its ``--loop`` mode: in this process in test_command_loops.py, as a real
+process stopped by SIGTERM in test_scheduler_jobs.py.
+"""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import threading
-import time
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 
 from django_assignment_timeout import sweep as sweep_module
 from django_assignment_timeout.exceptions import AssignmentError
@@ -77,44 +74,3 @@ def test_a_failed_sweep_exits_non_zero(monkeypatch):
     monkeypatch.setattr(sweep_module, "sweep", broken)
     with pytest.raises(CommandError, match="database said no"):
         run()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_loop_finishes_its_sweep_and_exits_zero_on_sigterm(driver):
-    offered_requests(driver, 4)
-    make_due(StockRequest)
-    code = (
-        "import os, sys, django\n"
-        "from django.conf import settings\n"
-        "os.environ['DJANGO_SETTINGS_MODULE'] = 'tests.settings'\n"
-        "settings.DATABASES['default']['NAME'] = sys.argv[1]\n"
-        "django.setup()\n"
-        "from django.core.management import call_command\n"
-        "call_command('expire_assignments', '--loop', '--interval', '3600')\n"
-    )
-    lines = []
-    with subprocess.Popen(
-        [sys.executable, "-c", code, connection.settings_dict["NAME"]],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
-    ) as proc:
-        reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
-        reader.start()
-        try:
-            # The first sweep runs at once; then the loop waits an hour.
-            limit, ticker = time.monotonic() + 120, threading.Event()
-            while StockRequest.objects.due().exists():
-                assert proc.poll() is None and time.monotonic() < limit, lines
-                ticker.wait(0.05)
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(60) == 0, lines
-            reader.join(10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    out = "".join(lines)
-    assert "expired 4" in out
-    assert "received signal 15" in out
-    assert out.rstrip().endswith("stopped")

@@ -185,23 +185,24 @@ def test_unknown_option_is_check_e021():
 
 @pytest.mark.django_db(transaction=True)
 def test_command_loop_subprocess_expires_once_and_stops_cleanly_on_sigterm(
-    tmp_path, stock_request, driver
+    tmp_path, driver
 ):
-    stock_request.offer(driver)
-    make_due(StockRequest, stock_request.pk)
+    rows = offered_requests(driver, 4)
+    make_due(StockRequest)
     log = tmp_path / "loop.log"
     args = ["-m", "django", "expire_assignments", "--loop", "--interval", "0.3"]
     with running(args, worker_env(), log) as proc:
-        wait_for(
-            lambda: expired_events(StockRequest, stock_request.pk), 30, "expiry", log
-        )
-        # A few more loop turns must not expire it again.
+        # The first sweep runs at once and takes all four.
+        wait_for(lambda: "expired 4 in" in log.read_text(), 30, "expiry", log)
+        # A few more loop turns must not expire them again.
         wait_for(
             lambda: log.read_text().count("expired 0 in") >= 2, 15, "more sweeps", log
         )
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
     output = log.read_text()
-    assert "stopped" in output
-    assert expired_events(StockRequest, stock_request.pk) == 1
-    assert status(StockRequest, stock_request.pk) == ("PENDING", 1)
+    assert "received signal 15" in output
+    assert output.rstrip().endswith("stopped")
+    for row in rows:
+        assert expired_events(StockRequest, row.pk) == 1
+        assert status(StockRequest, row.pk) == ("PENDING", 1)
