@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 from io import StringIO
 
 import pytest
@@ -25,6 +24,7 @@ from django_assignment_timeout.delivery import deliver_pending
 from django_assignment_timeout.models import AssignmentEvent, DeliveryState
 from django_assignment_timeout.notifiers import locmem
 from tests.conftest import make_due
+from tests.schedulers_support.processes import wait_for
 from tests.testapp.models import Driver, StockRequest
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,13 +44,12 @@ class StopWhen(threading.Thread):
         self.met = False
 
     def run(self):
-        deadline = time.monotonic() + LIMIT
-        while time.monotonic() < deadline:
-            if self.condition():
-                self.met = True
-                break
-            time.sleep(0.02)
-        os.kill(os.getpid(), signal.SIGTERM)
+        try:
+            self.met = bool(wait_for(self.condition, LIMIT, interval=0.02))
+        except AssertionError:
+            pass  # not met: the loop is stopped all the same, and the test fails
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def run_loop(command, *args, until):

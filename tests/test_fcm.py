@@ -27,6 +27,7 @@ from django_assignment_timeout.notifiers.base import Notification, Status
 from django_assignment_timeout.signals import fcm_token_invalid
 from django_assignment_timeout.sweep import sweep
 from tests.fcm_fake import FakeFCM, driver_tokens
+from tests.schedulers_support.processes import wait_for
 from tests.testapp.data import due_offers
 from tests.testapp.models import Driver, StockRequest
 
@@ -245,6 +246,12 @@ def test_missing_extra_names_the_pip_command():
     assert MissingExtraError.__mro__[1] is ConfigurationError
 
 
+def make_retries_due():
+    """Move the backlog's next attempt (a backoff or a lease) into the past,
+    on the database clock, instead of waiting for it."""
+    AssignmentEvent.objects.undelivered().update(next_attempt_at=deadline_in(-1))
+
+
 def test_fault_fcm_down_during_1000_expiries_then_every_event_exactly_once(fake):
     due_offers(1000)
     port = fake.port
@@ -279,7 +286,7 @@ def test_fault_fcm_down_during_1000_expiries_then_every_event_exactly_once(fake)
                         (sample.next_attempt_at - before).total_seconds(),
                     )
                 )
-            time.sleep(0.05)
+            make_retries_due()  # rather than wait out the backoff
         assert AssignmentEvent.objects.filter(delivery_state="delivered").count() == 0
 
         back = FakeFCM(port).start()
@@ -287,8 +294,8 @@ def test_fault_fcm_down_during_1000_expiries_then_every_event_exactly_once(fake)
             deadline = time.monotonic() + 60
             while AssignmentEvent.objects.undelivered().exists():
                 assert time.monotonic() < deadline, "events were not delivered in time"
+                make_retries_due()
                 deliver_pending()
-                time.sleep(0.05)
             messages = back.messages()
         finally:
             back.stop()
@@ -351,11 +358,8 @@ def test_crash_relay_killed_mid_batch_redelivers_at_most_once(fake):
         [sys.executable, "-c", _RELAY, "--loop", "--interval", "0.1"], cwd=ROOT, env=env
     )
     try:
-        deadline = time.monotonic() + 30
         # Kill once the second batch has reached the service but not been recorded.
-        while len(fake.sends()) < 60:
-            assert time.monotonic() < deadline, "the relay never got going"
-            time.sleep(0.01)
+        wait_for(lambda: len(fake.sends()) >= 60, 30, "the relay", interval=0.01)
         relay.send_signal(signal.SIGKILL)
         relay.wait(10)
     finally:
@@ -365,7 +369,7 @@ def test_crash_relay_killed_mid_batch_redelivers_at_most_once(fake):
     assert AssignmentEvent.objects.undelivered().count() == 150  # batch 2 unrecorded
 
     fake.delay = 0.0
-    time.sleep(1.1)  # the dead relay's lease runs out
+    make_retries_due()  # the dead relay's lease runs out
     done = subprocess.run(
         [sys.executable, "-c", _RELAY],
         cwd=ROOT,
