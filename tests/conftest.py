@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from django_assignment_timeout.expressions import deadline_in
+from django_assignment_timeout.notifiers import locmem
 from tests import services
 from tests.testapp.models import Driver, StockRequest, Ticket
 
@@ -103,6 +104,14 @@ def pytest_collection_modifyitems(config, items):
                 host, port = services.SERVICES[name]
                 reason = f"needs {name} on {host}:{port}, which is not reachable"
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(autouse=True)
+def _empty_outbox():
+    """Each test starts with an empty locmem outbox, a module global that would
+    otherwise carry one test's notifications into the next (Django's test
+    runner empties ``mail.outbox`` the same way)."""
+    locmem.outbox.clear()
 
 
 @pytest.fixture

@@ -67,7 +67,6 @@ def run_loop(command, *args, until):
 
 
 def test_relay_loop_delivers_then_stops_on_sigterm():
-    locmem.outbox.clear()
     request, driver = StockRequest.objects.create(), Driver.objects.create(name="R")
     request.offer(driver)
     _out, _err = run_loop(
@@ -231,7 +230,6 @@ def test_sweep_loop_does_not_wait_while_more_offers_are_due():
 
 
 def test_relay_loop_does_not_wait_while_more_events_are_due():
-    locmem.outbox.clear()
     driver = Driver.objects.create(name="R")
     for _ in range(3):
         StockRequest.objects.create().offer(driver)
