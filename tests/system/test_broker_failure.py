@@ -27,7 +27,12 @@ from tests.system.invariants import violations
 from tests.system.notifiers import sends
 from tests.testapp.models import Driver, StockRequest
 
-pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgresql,
+    pytest.mark.django_db(transaction=True),
+    # Above the global timeout: worker start, outage and recovery: up to 230 s.
+    pytest.mark.timeout(600),
+]
 
 OFFERS = 500
 OUTAGE = 20.0

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "example_project"
 
 
+@pytest.mark.timeout(660)  # its child has 600 s
 @pytest.mark.skipif(
     services.database() == "mysql",
     reason="runs in the SQLite and PostgreSQL passes only (CI time)",
