@@ -1,4 +1,4 @@
-"""Shared fixtures: drivers, users, and moving stored deadlines.
+"""Shared fixtures: drivers, users, and moving stored deadlines; what to skip.
 
 freezegun does not move the database clock, so tests move the stored
 deadlines instead, with :func:`django_assignment_timeout.testing.make_due`.
@@ -6,11 +6,76 @@ deadlines instead, with :func:`django_assignment_timeout.testing.make_due`.
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 
+from django_assignment_timeout.notifiers import locmem
 from tests import services
 from tests.support.children import Children
 from tests.testapp.models import Driver, StockRequest, Ticket
+
+TESTS = Path(__file__).resolve().parent
+
+#: What installs an optional part of the suite, and the modules that show it
+#: is there (any one of them).
+OPTIONAL = {
+    "celery": ("the celery extra", ["celery"]),
+    "fcm": ("the fcm extra", ["firebase_admin"]),
+    "huey": ("the huey extra", ["huey"]),
+    # Django 6.0+ ships the tasks framework; 5.2 needs the backport.
+    "tasks": ("the tasks extra", ["django.tasks", "django_tasks"]),
+    # DRF stands for the whole group, as in the browser tests.
+    "example": ("the example dependency group", ["rest_framework"]),
+}
+
+#: The test modules (relative to tests/) that import or run an optional part.
+NEEDS = {
+    "test_celery_scheduler.py": ["celery"],
+    "test_fcm.py": ["fcm"],
+    "test_fcm_edges.py": ["fcm"],
+    "test_huey_scheduler.py": ["huey"],
+    "test_scheduler_options.py": ["celery", "tasks"],
+    "test_tasks_backend.py": ["tasks"],
+    "example/test_example_project.py": ["example"],
+    "system/test_broker_failure.py": ["celery"],
+    "system/test_hostile_api.py": ["example"],
+    "system/test_worker_crash.py": ["celery"],
+}
+
+
+def _found(module: str) -> bool:
+    try:  # imports a dotted name's parents, not the module itself
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent is missing
+        return False
+
+
+def _absent(module_path: Path) -> list[str]:
+    """What the test module at ``module_path`` needs and is not installed."""
+    needs = NEEDS.get(module_path.relative_to(TESTS).as_posix(), [])
+    return [
+        OPTIONAL[name][0] for name in needs if not any(map(_found, OPTIONAL[name][1]))
+    ]
+
+
+class NeedsAbsent(pytest.Module):
+    """A test module whose optional part is absent: skipped, never imported."""
+
+    def collect(self):
+        # A collector's skip is reported at this line: name the module.
+        module = self.path.relative_to(TESTS.parent).as_posix()
+        pytest.skip(f"{module} needs {' and '.join(_absent(self.path))}")
+
+
+def pytest_pycollect_makemodule(module_path, parent):
+    """Skip a module whose extra is absent, saying which, rather than fail to
+    import it: tox's ``noextras`` runs the suite so. In CI (REQUIRE_SERVICES=1)
+    everything is installed, and a missing extra fails the import instead."""
+    if services.required() or not _absent(module_path):
+        return None
+    return NeedsAbsent.from_parent(parent, path=module_path)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -39,6 +104,14 @@ def pytest_collection_modifyitems(config, items):
                 host, port = services.SERVICES[name]
                 reason = f"needs {name} on {host}:{port}, which is not reachable"
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(autouse=True)
+def _empty_outbox():
+    """Each test starts with an empty locmem outbox, a module global that would
+    otherwise carry one test's notifications into the next (Django's test
+    runner empties ``mail.outbox`` the same way)."""
+    locmem.outbox.clear()
 
 
 @pytest.fixture

@@ -1,4 +1,8 @@
-"""``manage.py expire_assignments``: once, dry run, options, failures, and --loop."""
+"""``manage.py expire_assignments``: once, dry run, options and failures.
+
+Its ``--loop`` mode: in this process in test_command_loops.py, as a real
+process stopped by SIGTERM in test_scheduler_jobs.py.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,6 @@ from django.core.management.base import CommandError
 from django_assignment_timeout import sweep as sweep_module
 from django_assignment_timeout.exceptions import AssignmentError
 from django_assignment_timeout.testing import make_due
-from tests.support.polling import wait_for
 from tests.testapp.data import offered_requests
 from tests.testapp.models import StockRequest, Ticket
 
@@ -71,22 +74,3 @@ def test_a_failed_sweep_exits_non_zero(monkeypatch):
     monkeypatch.setattr(sweep_module, "sweep", broken)
     with pytest.raises(CommandError, match="database said no"):
         run()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_loop_finishes_its_sweep_and_exits_zero_on_sigterm(driver, children):
-    offered_requests(driver, 4)
-    make_due(StockRequest)
-    loop = children.django("loop", "expire_assignments", "--loop", "--interval", "3600")
-
-    def first_sweep_done():
-        assert loop.alive(), loop.output()
-        return not StockRequest.objects.due().exists()
-
-    # The first sweep runs at once; then the loop waits an hour.
-    wait_for(first_sweep_done, 120, "the first sweep")
-    assert loop.stop(60) == 0, loop.output()
-    out = loop.output()
-    assert "expired 4" in out
-    assert "received signal 15" in out
-    assert out.rstrip().endswith("stopped")

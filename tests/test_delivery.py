@@ -69,7 +69,6 @@ SCRIPTED = {"BACKEND": "tests.test_delivery.ScriptedNotifier"}
 
 @pytest.fixture(autouse=True)
 def _clean():
-    locmem.outbox.clear()
     ScriptedNotifier.answers = []
     ScriptedNotifier.calls = []
     ScriptedNotifier.explode = False

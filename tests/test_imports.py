@@ -1,4 +1,5 @@
-"""Importing the package, its models or its command pulls in no optional integration."""
+"""Importing the package, its models or its commands, or running ``check``,
+pulls in no optional integration."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ OPTIONAL = ("celery", "huey", "firebase_admin", "kombu", "django_tasks")
 ENV = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
 
 
-def test_the_package_models_and_command_import_no_optional_integration():
+def test_the_package_models_commands_and_check_import_no_optional_integration():
+    # The test settings: every app (the admin's autodiscovery imports the
+    # package's admin) and the default scheduler and notifiers.
     result = run_python(
         "-m",
         "tests.support.import_probe",
         "optional",
         ",".join(OPTIONAL),
-        env=ENV,
+        env={**ENV, "DJANGO_SETTINGS_MODULE": "tests.settings"},
         timeout=120,
     )
     assert result.returncode == 0, result.stderr

@@ -48,11 +48,6 @@ class Unavailable(BaseNotifier):
         ]
 
 
-@pytest.fixture(autouse=True)
-def _outbox():
-    locmem.outbox.clear()
-
-
 # -- notifications ------------------------------------------------------------
 
 

@@ -61,7 +61,6 @@ def test_bad_backend_config_is_a_configuration_error(config, message):
 
 
 def test_locmem_outbox_and_cache_follow_settings():
-    locmem.outbox.clear()
     [notifier] = get_notifiers().values()
     [result] = notifier.send([Notification(("a",), "t", "b")])
     assert result.status == Status.SENT

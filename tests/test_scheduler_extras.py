@@ -56,10 +56,6 @@ def report() -> dict:
     return run_script(EXTRAS, *BACKENDS)
 
 
-def test_package_models_command_and_check_import_no_optional_integration():
-    assert run_script("--installed") == {"loaded": []}
-
-
 def test_without_extras_everything_else_imports_and_check_passes(report):
     assert report["checks"] == []
     unexpected = set(report["failed"]) - set(NEEDS_EXTRA)

@@ -190,19 +190,22 @@ def test_unknown_option_is_check_e021():
 
 @pytest.mark.django_db(transaction=True)
 def test_command_loop_subprocess_expires_once_and_stops_cleanly_on_sigterm(
-    children, stock_request, driver
+    children, driver
 ):
-    stock_request.offer(driver)
-    make_due(StockRequest, stock_request.pk)
+    rows = offered_requests(driver, 4)
+    make_due(StockRequest)
     loop = children.django(
         "loop", "expire_assignments", "--loop", "--interval", "0.3", log_level="INFO"
     )
     with loop:
-        wait_for(lambda: expired_events(StockRequest, stock_request.pk), 30, "expiry")
-        # A few more loop turns must not expire it again.
+        # The first sweep runs at once and takes all four.
+        wait_for(lambda: "expired 4 in" in loop.output(), 30, "expiry")
+        # A few more loop turns must not expire them again.
         wait_for(lambda: loop.output().count("expired 0 in") >= 2, 15, "more sweeps")
-        assert loop.stop(15) == 0
+        assert loop.stop(15) == 0  # SIGTERM
     output = loop.output()
-    assert "stopped" in output
-    assert expired_events(StockRequest, stock_request.pk) == 1
-    assert status(StockRequest, stock_request.pk) == ("PENDING", 1)
+    assert "received signal 15" in output
+    assert output.rstrip().endswith("stopped")
+    for row in rows:
+        assert expired_events(StockRequest, row.pk) == 1
+        assert status(StockRequest, row.pk) == ("PENDING", 1)

@@ -59,10 +59,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
-@pytest.fixture(scope="module")
-def example(tmp_path_factory):
-    """The GTS example running on 127.0.0.1 with a 5 s driver timeout."""
-    server = start_example(tmp_path_factory.mktemp("example"))
+@pytest.fixture
+def example(tmp_path):
+    """The GTS example running on 127.0.0.1 with a 5 s driver timeout.
+
+    One per test, with fresh demo data: shared, a test found the requests
+    the tests before it had offered (an expired offer where it expected none),
+    so each passed only in file order."""
+    server = start_example(tmp_path)
     yield server
     server.stop()
 

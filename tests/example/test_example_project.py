@@ -21,6 +21,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "example_project"
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(960)  # the example's suite has 900 s
 def test_example_project_suite():
     env = dict(os.environ)
     # The example's suite gets its own test database name.

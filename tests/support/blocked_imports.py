@@ -2,7 +2,6 @@
 
     python -m tests.support.blocked_imports celery,huey,django_tasks \
         [dotted.Backend ...]
-    python -m tests.support.blocked_imports --installed
 
 Imports every module of the package, runs the system checks, then runs them
 again with each given scheduler backend selected, and prints one JSON line:
@@ -68,28 +67,6 @@ def main(blocked: set[str], backends: list[str]) -> dict[str, Any]:
     }
 
 
-OPTIONAL = ("celery", "huey", "huey.contrib.djhuey", "firebase_admin", "django_tasks")
-
-
-def loaded_extras() -> dict[str, Any]:
-    """With everything installed: which optional packages do the package, its
-    models, its command and ``check`` import under the default settings?"""
-    import django
-    from django.core import checks
-
-    django.setup()
-    importlib.import_module("django_assignment_timeout")
-    importlib.import_module("django_assignment_timeout.models")
-    importlib.import_module(
-        "django_assignment_timeout.management.commands.expire_assignments"
-    )
-    checks.run_checks()
-    return {"loaded": [name for name in OPTIONAL if name in sys.modules]}
-
-
 if __name__ == "__main__":
-    if sys.argv[1] == "--installed":
-        print(json.dumps(loaded_extras()), flush=True)
-    else:
-        names = {n for n in sys.argv[1].split(",") if n}
-        print(json.dumps(main(names, sys.argv[2:])), flush=True)
+    names = {n for n in sys.argv[1].split(",") if n}
+    print(json.dumps(main(names, sys.argv[2:])), flush=True)

@@ -3,11 +3,12 @@
     python -m tests.support.import_probe optional celery,huey,...
     python -m tests.support.import_probe version
 
-``optional``: with minimal settings, imports the package, sets Django up,
-imports its models and loads its command, then prints (one JSON line) which
-of the named top-level packages are in ``sys.modules``. ``version``: imports
-the package before Django is set up and prints its version and how many
-names it exports. Run without ``DJANGO_SETTINGS_MODULE``: the pytest
+``optional``: imports the package before Django is set up, sets Django up
+with the test settings (``DJANGO_SETTINGS_MODULE``), imports its models,
+loads both its commands and runs the system checks, then prints (one JSON
+line) which of the named top-level packages are in ``sys.modules``.
+``version``: imports the package before Django is set up and prints its
+version and how many names it exports. Run in a fresh interpreter: the pytest
 process has imported every integration already.
 """
 
@@ -19,23 +20,18 @@ import sys
 
 def optional(names: set[str]) -> list[str]:
     import django
-    from django.conf import settings
 
-    settings.configure(
-        INSTALLED_APPS=["django.contrib.contenttypes", "django_assignment_timeout"],
-        DATABASES={
-            "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
-        },
-        USE_TZ=True,
-    )
     import django_assignment_timeout
 
     django.setup()
+    from django.core import checks
     from django.core.management import load_command_class
 
     import django_assignment_timeout.models  # noqa: F401
 
     load_command_class("django_assignment_timeout", "expire_assignments")
+    load_command_class("django_assignment_timeout", "deliver_assignment_events")
+    checks.run_checks()
     return sorted(m for m in sys.modules if m.split(".")[0] in names)
 
 

@@ -28,7 +28,12 @@ from tests.system.invariants import violations
 from tests.system.notifiers import sends
 from tests.testapp.models import Driver, StockRequest
 
-pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgresql,
+    pytest.mark.django_db(transaction=True),
+    # Above the global timeout: worker start, outage and recovery: up to 230 s.
+    pytest.mark.timeout(600),
+]
 
 OFFERS = 500
 OUTAGE = 20.0
@@ -38,7 +43,9 @@ TIMEOUT = 30.0
 CELERY = "django_assignment_timeout.schedulers.celery.CeleryScheduler"
 
 
-def test_redis_killed_for_20s_with_500_offers_in_flight(children, own_redis, tmp_path):
+def test_redis_killed_for_20s_with_500_offers_in_flight(
+    children, own_redis, tmp_path, monkeypatch
+):
     log = str(tmp_path / "sends.log")
     settings = {
         **worker_settings(tmp_path / "sends.log"),
@@ -49,7 +56,12 @@ def test_redis_killed_for_20s_with_500_offers_in_flight(children, own_redis, tmp
     # This process publishes with its own app on the same broker; no publish
     # retries, so a trigger sent while Redis is down fails at once (and is
     # only logged: triggers are not truth).
-    celery_app.producer = celery_app.make_app(own_redis.url, reconnect_forever=True)
+    monkeypatch.setattr(
+        celery_app,
+        "producer",
+        celery_app.make_app(own_redis.url, reconnect_forever=True),
+        raising=False,
+    )
     scheduler = {
         "BACKEND": CELERY,
         "OPTIONS": {"app": "tests.support.celery_app.producer", "retry": False},

@@ -19,6 +19,7 @@ from tests.support.children import ROOT, run_python
 EXAMPLE = ROOT / "example_project"
 
 
+@pytest.mark.timeout(660)  # its child has 600 s
 @pytest.mark.skipif(
     services.database() == "mysql",
     reason="runs in the SQLite and PostgreSQL passes only (CI time)",

@@ -14,7 +14,12 @@ import json
 import pytest
 from bench.load import run
 
-pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgresql,
+    pytest.mark.django_db(transaction=True),
+    # Above the global timeout: its clients may take window + 120 s, the catch-up 180 s.
+    pytest.mark.timeout(900),
+]
 
 OFFERS = 100_000
 

@@ -40,7 +40,12 @@ from tests.system.invariants import violations
 from tests.system.notifiers import sends
 from tests.testapp.models import Driver, StockRequest
 
-pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgresql,
+    pytest.mark.django_db(transaction=True),
+    # Above the global timeout: its waits on the workers add up to 240 s.
+    pytest.mark.timeout(600),
+]
 
 OFFERS = 200
 
