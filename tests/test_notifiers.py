@@ -53,6 +53,10 @@ def test_recipient_key(db, django_user_model):
             "not a BaseNotifier",
         ),
         ({"BACKEND": LOG, "OPTIONS": []}, "OPTIONS"),
+        (
+            {"BACKEND": "django_assignment_timeout.notifiers.base.BaseNotifier"},
+            r"is abstract; it must implement send\.",
+        ),
     ],
 )
 def test_bad_backend_config_is_a_configuration_error(config, message):

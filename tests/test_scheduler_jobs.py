@@ -161,6 +161,10 @@ def test_default_scheduler_is_the_command_with_no_precise_mode():
             },
             "OPTIONS",
         ),
+        (
+            {"BACKEND": "django_assignment_timeout.schedulers.base.BaseScheduler"},
+            "is abstract; it must implement schedule_delivery, schedule_expiry",
+        ),
     ],
 )
 def test_bad_scheduler_setting_is_a_configuration_error_naming_the_setting(

@@ -13,6 +13,7 @@ names it, so an optional extra is never imported otherwise.
 from __future__ import annotations
 
 import abc
+import inspect
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
@@ -116,6 +117,11 @@ class BackendHandler(Generic[B]):
         if not (isinstance(backend, type) and issubclass(backend, self.base)):
             raise ConfigurationError(
                 f"{where}: {path!r} is not a {self.base.__name__} subclass."
+            )
+        if inspect.isabstract(backend):
+            missing = ", ".join(sorted(getattr(backend, "__abstractmethods__", ())))
+            raise ConfigurationError(
+                f"{where}: {path!r} is abstract; it must implement {missing}."
             )
         backend_class = cast("type[B]", backend)
         return backend_class(alias, options)
