@@ -11,7 +11,15 @@ from __future__ import annotations
 from django_assignment_timeout.schedulers.celery.backend import (
     CeleryScheduler,
     beat_schedule,
+    project_app,
 )
 from django_assignment_timeout.schedulers.protocol import DELIVER, EXPIRE_OFFER, SWEEP
 
-__all__ = ["DELIVER", "EXPIRE_OFFER", "SWEEP", "CeleryScheduler", "beat_schedule"]
+__all__ = [
+    "DELIVER",
+    "EXPIRE_OFFER",
+    "SWEEP",
+    "CeleryScheduler",
+    "beat_schedule",
+    "project_app",
+]

@@ -17,8 +17,11 @@ Task names are stable: ``assignment_timeout.sweep``,
 
 OPTIONS:
 
-* ``app``: dotted path to the Celery app to send with (default: Celery's
-  current app, i.e. the project's app once its ``celery.py`` is imported).
+* ``app``: dotted path to the Celery app to send with. Default: the
+  project's app, found as Celery users expect, i.e. Celery's current app once
+  the project package imports its ``celery.py`` (``from .celery import app as
+  celery_app``, the standard layout). Never Celery's fallback default app:
+  with neither, check E026 names what to set and nothing is sent.
 * ``queue``, ``routing_key``, ``exchange``, ``priority``: routing for every
   task this backend sends (and for the beat entry from :func:`beat_schedule`).
 * ``retry``, ``retry_policy``: Celery's publish retry options; lower them so
@@ -35,7 +38,7 @@ from django.core.checks import Error
 from django.utils.module_loading import import_string
 
 from django_assignment_timeout.conf import app_settings
-from django_assignment_timeout.exceptions import MissingExtraError
+from django_assignment_timeout.exceptions import ConfigurationError, MissingExtraError
 from django_assignment_timeout.schedulers.base import BaseScheduler
 from django_assignment_timeout.schedulers.protocol import (
     DELIVER,
@@ -47,6 +50,7 @@ from django_assignment_timeout.schedulers.protocol import (
 
 try:
     import celery
+    from celery import _state
 except ImportError as err:  # pragma: no cover - exercised in a subprocess test
     raise MissingExtraError("ASSIGNMENT_TIMEOUT_SCHEDULER", "celery", "celery") from err
 
@@ -56,7 +60,7 @@ if TYPE_CHECKING:
     from django.core.checks import CheckMessage
     from django.db import models
 
-__all__ = ["ROUTING_OPTIONS", "CeleryScheduler", "beat_schedule"]
+__all__ = ["ROUTING_OPTIONS", "CeleryScheduler", "beat_schedule", "project_app"]
 
 #: apply_async options a project may set in OPTIONS.
 ROUTING_OPTIONS = (
@@ -67,6 +71,39 @@ ROUTING_OPTIONS = (
     "retry",
     "retry_policy",
 )
+
+
+#: What to set when the scheduler finds no Celery app of the project (E026).
+_NO_APP_HINT = (
+    "Import your Celery app in your project package's __init__.py, as Celery's "
+    "Django instructions do (from .celery import app as celery_app), or set "
+    "ASSIGNMENT_TIMEOUT_SCHEDULER['OPTIONS']['app'] to its dotted path, e.g. "
+    "'backend.celery.app'."
+)
+
+
+def _is_fallback(app: celery.Celery) -> bool:
+    """Whether ``app`` is the app Celery makes up when a process created none.
+
+    Celery builds it as ``Celery("default", fixups=[], set_as_current=False)``:
+    configured by nothing of the project, it publishes to
+    ``amqp://guest@localhost//``.
+    """
+    return app.main == "default" and not app.fixups and not app.set_as_current
+
+
+def project_app() -> celery.Celery | None:
+    """The project's Celery app as Celery users expect to find it, or None.
+
+    That is Celery's current app (the one this thread made current, else the
+    default one, which Celery's Django fixup sets to the first app created in
+    a Django process) unless it is Celery's fallback app. Read from Celery's
+    state without touching ``celery.current_app``, which would create the
+    fallback and make it the default for every thread, so that an app the
+    project creates later would never become the default.
+    """
+    app = getattr(_state._tls, "current_app", None) or _state.default_app
+    return None if app is None or _is_fallback(app) else app
 
 
 def beat_schedule(
@@ -100,10 +137,24 @@ class CeleryScheduler(BaseScheduler):
 
     @property
     def app(self) -> celery.Celery:
-        """The Celery app tasks are sent with."""
+        """The Celery app tasks are sent with: ``OPTIONS["app"]``, else :func:`project_app`.
+
+        Raises :class:`~django_assignment_timeout.exceptions.ConfigurationError`
+        when there is neither, rather than publish through Celery's fallback
+        app to a broker no worker of the project reads.
+        """
         if self._app is None:
             path = self.options.get("app")
-            self._app = import_string(path) if path else celery.current_app
+            if path:
+                self._app = import_string(path)
+            else:
+                found = project_app()
+                if found is None:
+                    raise ConfigurationError(
+                        "The Celery scheduler found no Celery app of the project "
+                        f"(check E026). {_NO_APP_HINT}"
+                    )
+                self._app = found
         return self._app
 
     def ready(self) -> None:
@@ -113,10 +164,12 @@ class CeleryScheduler(BaseScheduler):
         from django_assignment_timeout.schedulers.celery import tasks  # noqa: F401
 
     def check(self) -> list[CheckMessage]:
-        """Unknown options (E021); an ``app`` path that does not import (E023)."""
+        """Unknown options (E021); a bad ``app`` path (E023); no project app (E026)."""
         errors = super().check()
         path = self.options.get("app")
-        if path is not None:
+        if path is None:
+            errors.extend(self._check_project_app())
+        else:
             try:
                 app = import_string(path)
             except ImportError as err:
@@ -135,6 +188,21 @@ class CeleryScheduler(BaseScheduler):
                     )
                 )
         return errors
+
+    def _check_project_app(self) -> list[CheckMessage]:
+        sends = self.options.get("precise", True) or self.options.get("deliver", True)
+        if not sends or project_app() is not None:
+            return []
+        return [
+            Error(
+                "The Celery scheduler would publish through Celery's default app "
+                "(broker amqp://guest@localhost//), not the app your workers run: "
+                "OPTIONS['app'] is not set and no Celery app of the project was "
+                "created in this process.",
+                hint=_NO_APP_HINT,
+                id="assignment_timeout.E026",
+            )
+        ]
 
     def schedule_expiry(
         self, model: type[models.Model], pk: Any, attempt: int, deadline: datetime

@@ -1,0 +1,169 @@
+"""Throwaway Django projects written from the guides' own code blocks.
+
+:func:`write_celery_project` lays out the Celery guide's standard layout in a
+directory: ``backend/celery.py`` and ``backend/__init__.py`` exactly as
+``docs/guides/celery.rst`` writes them, settings of the test's own (a SQLite
+file, a Redis broker and queue), and a ``pages`` app whose model adopts the
+mixin. Its processes run as a user's would: ``manage.py`` and ``celery -A
+backend`` from the project directory, with no ``DJANGO_SETTINGS_MODULE`` of
+the suite's in their environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import textwrap
+from pathlib import Path
+
+from tests.support.children import ROOT
+
+GUIDES = ROOT / "docs" / "guides"
+
+SETTINGS = """\
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+SECRET_KEY = "throwaway"
+DEBUG = True
+USE_TZ = True
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django_assignment_timeout",
+    "pages",
+]
+DATABASES = {{
+    "default": {{
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": BASE_DIR / "db.sqlite3",
+        "OPTIONS": {{"timeout": 20}},
+    }}
+}}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+CELERY_BROKER_URL = {broker_url!r}
+CELERY_TASK_DEFAULT_QUEUE = {queue!r}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# No pidbox queue: another worker's on the shared broker would clash with it.
+CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+ASSIGNMENT_TIMEOUT_SCHEDULER = {{
+    "BACKEND": "django_assignment_timeout.schedulers.celery.CeleryScheduler",
+    "OPTIONS": {{}},
+}}
+"""
+
+MODELS = """\
+from django.conf import settings
+from django.db import models
+
+from django_assignment_timeout.models import ExpiringAssignmentMixin
+
+
+class Page(ExpiringAssignmentMixin):
+    status = models.CharField(max_length=20, default="open")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class AssignmentMeta:
+        status_field = "status"
+        pending, offered, accepted = "open", "offered", "taken"
+        assignee_field = "assignee"
+"""
+
+MANAGE = """\
+import os
+import sys
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
+"""
+
+#: What a web server does (``wsgi.py``), then one offer made in a request
+#: thread of its own, as a threaded server makes it. It waits for a worker to
+#: expire the offer and prints one JSON line.
+WEB_OFFER = """\
+import json
+import os
+import sys
+import threading
+import time
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
+from django.core.wsgi import get_wsgi_application
+
+application = get_wsgi_application()
+
+from django.contrib.auth.models import User  # noqa: E402
+
+from pages.models import Page  # noqa: E402
+
+page = Page.objects.create()
+user = User.objects.create(username=f"clinician-{page.pk}")
+made = {}
+
+
+def request():
+    made["event"] = page.offer(user, timeout=float(sys.argv[1]))
+
+
+thread = threading.Thread(target=request)
+thread.start()
+thread.join()
+offered = made["event"]
+give_up = time.monotonic() + float(sys.argv[2])
+expired = None
+while expired is None and time.monotonic() < give_up:
+    time.sleep(0.1)
+    expired = page.assignment_events().filter(kind="expired").first()
+print(json.dumps({
+    "deadline": offered.deadline.isoformat(),
+    "expired_at": None if expired is None else expired.created_at.isoformat(),
+}))
+"""
+
+
+def guide_block(guide: str, first_line: str) -> str:
+    """The ``code-block`` of ``docs/guides/<guide>.rst`` that starts with ``first_line``."""
+    text = (GUIDES / f"{guide}.rst").read_text()
+    for match in re.finditer(
+        r"\.\. code-block:: python\n\n((?:(?: {3,}.*)?\n)+)", text
+    ):
+        block = textwrap.dedent(match.group(1)).strip("\n") + "\n"
+        if block.startswith(first_line):
+            return block
+    raise AssertionError(f"{guide}.rst has no code block starting {first_line!r}")
+
+
+def write_celery_project(
+    path: Path, *, broker_url: str, queue: str, import_app: bool = True
+) -> Path:
+    """The Celery guide's standard layout in ``path``; ``import_app=False`` leaves
+    ``backend/__init__.py`` empty (the layout the E026 check is for)."""
+    files = {
+        "manage.py": MANAGE,
+        "web_offer.py": WEB_OFFER,
+        "backend/settings.py": SETTINGS.format(broker_url=broker_url, queue=queue),
+        "backend/celery.py": guide_block("celery", "# backend/celery.py"),
+        "backend/__init__.py": (
+            guide_block("celery", "# backend/__init__.py") if import_app else ""
+        ),
+        "pages/__init__.py": "",
+        "pages/models.py": MODELS,
+    }
+    for name, text in files.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text)
+    return path
+
+
+def project_env() -> dict[str, str]:
+    """This environment less the suite's settings module: the project names its own."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"DJANGO_SETTINGS_MODULE", "PYTHONPATH"}
+    }
