@@ -11,7 +11,7 @@ Ids are stable and never reused (retired ones stay reserved):
   E014 bad ``MAX_BATCHES``; E015 contenttypes not installed; W016 ``USE_TZ``
   off; E032-E034 the ``DELIVERY_*`` settings (:mod:`.settings`).
 * E020 the scheduler backend can not be loaded, E030 / W030 the notifier
-  backends (:mod:`.backends`); E021-E026 and E031-E038 are the backends' own.
+  backends (:mod:`.backends`); E021-E027 and E031-E038 are the backends' own.
 
 :mod:`.settings` and :mod:`.backends` register their checks when imported
 (the app's ``ready()`` does it); :mod:`.models` is called by the mixin.

@@ -2,7 +2,7 @@
 
 E020 the scheduler backend can not be loaded; E030 the notifier backends can
 not be loaded (a missing extra names its pip command), W030 none is
-configured. Each backend then adds its own messages (E021-E026 schedulers,
+configured. Each backend then adds its own messages (E021-E027 schedulers,
 E031-E038 notifiers).
 """
 

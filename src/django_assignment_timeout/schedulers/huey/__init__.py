@@ -9,6 +9,7 @@ from __future__ import annotations
 from django_assignment_timeout.schedulers.huey.backend import (
     HueyScheduler,
     huey_configured,
+    immediate_by_default,
 )
 
-__all__ = ["HueyScheduler", "huey_configured"]
+__all__ = ["HueyScheduler", "huey_configured", "immediate_by_default"]

@@ -3,14 +3,19 @@
 Settings::
 
     INSTALLED_APPS = [..., "huey.contrib.djhuey"]
-    HUEY = {"huey_class": "huey.SqliteHuey", "filename": "huey.db"}  # or RedisHuey
+    HUEY = {
+        "huey_class": "huey.SqliteHuey",  # or RedisHuey
+        "filename": "huey.db",
+        "immediate": False,  # djhuey's default is DEBUG, and run_huey refuses it
+    }
     ASSIGNMENT_TIMEOUT_SCHEDULER = {
         "BACKEND": "django_assignment_timeout.schedulers.huey.HueyScheduler",
     }
 
-Run ``manage.py run_huey``. Huey checks periodic tasks once a minute, so
-the sweep runs every ``ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL`` seconds rounded to
-whole minutes; the per-offer task makes expiry precise regardless.
+Run ``manage.py run_huey``. Huey checks periodic tasks every 60 seconds,
+counted from the consumer's start, so the sweep runs every
+``ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL`` seconds rounded to whole minutes; the
+per-offer task makes expiry precise regardless.
 
 OPTIONS: ``precise`` (default True) and ``deliver`` (default True), as for
 the Celery backend.
@@ -22,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.conf import settings
-from django.core.checks import Error
+from django.core.checks import Error, Warning
 
 from django_assignment_timeout.exceptions import ConfigurationError, MissingExtraError
 from django_assignment_timeout.schedulers.base import BaseScheduler
@@ -40,12 +45,29 @@ if TYPE_CHECKING:
     from django.core.checks import CheckMessage
     from django.db import models
 
-__all__ = ["HueyScheduler", "huey_configured"]
+__all__ = ["HueyScheduler", "huey_configured", "immediate_by_default"]
 
 
 def huey_configured() -> bool:
     """Whether the project set ``HUEY`` and installed ``huey.contrib.djhuey``."""
     return hasattr(settings, "HUEY") and apps.is_installed("huey.contrib.djhuey")
+
+
+def immediate_by_default() -> bool:
+    """Whether djhuey will run Huey in immediate mode without being asked to.
+
+    djhuey's rule (``huey.contrib.djhuey``, Huey 2.x and 3.x): a ``HUEY``
+    dict without an ``immediate`` key gets ``immediate = settings.DEBUG``.
+    Read from the settings, not from djhuey, which builds its Huey (and may
+    ``sys.exit``) when imported. A ``HUEY`` that is a Huey instance, or a
+    dict that says ``immediate``, chose for itself.
+    """
+    config = getattr(settings, "HUEY", None)
+    return (
+        isinstance(config, dict)
+        and "immediate" not in config
+        and bool(getattr(settings, "DEBUG", False))
+    )
 
 
 class HueyScheduler(BaseScheduler):
@@ -62,8 +84,21 @@ class HueyScheduler(BaseScheduler):
             self._tasks()
 
     def check(self) -> list[CheckMessage]:
-        """Unknown options (E021); Huey not configured for Django (E022)."""
+        """Unknown options (E021); Huey not configured (E022); immediate by DEBUG (W027)."""
         errors = super().check()
+        if huey_configured() and immediate_by_default():
+            errors.append(
+                Warning(
+                    "Huey runs in immediate mode: DEBUG is True and HUEY does not "
+                    "set 'immediate', so djhuey turns it on. run_huey refuses to "
+                    "start in immediate mode, and without a consumer no sweep "
+                    "runs and no offer is expired at its deadline.",
+                    hint='Set "immediate": False in HUEY to run the consumer, or '
+                    '"immediate": True to keep immediate mode on purpose (e.g. in '
+                    "test settings).",
+                    id="assignment_timeout.W027",
+                )
+            )
         if not huey_configured():
             errors.append(
                 Error(

@@ -31,8 +31,10 @@ __all__ = ["deliver", "every_interval", "expire_offer", "interval_minutes", "swe
 def every_interval(minutes: int) -> Any:
     """A Huey ``validate_datetime`` that fires every ``minutes`` minutes.
 
-    Huey checks periodic tasks once a minute, on the minute, so the sweep
-    interval is rounded to whole minutes (at least one).
+    Huey's consumer checks periodic tasks every 60 seconds counted from its
+    own start (not on the minute), passing the current time: the sweep runs
+    at the one check that falls in each matching minute, so its interval is
+    rounded to whole minutes (at least one).
     """
 
     def validate(moment: datetime) -> bool:
