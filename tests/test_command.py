@@ -89,7 +89,7 @@ def test_a_malformed_model_label_says_what_form_it_takes(label):
 
 @pytest.mark.django_db
 def test_an_unknown_model_is_named():
-    with pytest.raises(CommandError, match="Unknown model 'nope.Nothing'"):
+    with pytest.raises(CommandError, match=r"Unknown model 'nope\.Nothing'"):
         run("--model", "nope.Nothing")
 
 
