@@ -11,6 +11,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.test import override_settings
 
 from django_assignment_timeout import sweep as sweep_module
 from django_assignment_timeout.exceptions import AssignmentError
@@ -74,3 +75,36 @@ def test_a_failed_sweep_exits_non_zero(monkeypatch):
     monkeypatch.setattr(sweep_module, "sweep", broken)
     with pytest.raises(CommandError, match="database said no"):
         run()
+
+
+@pytest.mark.parametrize("label", ["nope", "a.b.c", ".Repair", "repairs.", ""])
+def test_a_malformed_model_label_says_what_form_it_takes(label):
+    """It used to say "not enough values to unpack (expected 2, got 1)"."""
+    with pytest.raises(CommandError) as raised:
+        run("--model", label)
+    message = str(raised.value)
+    assert f"--model {label!r} is not of the form APP_LABEL.MODEL" in message
+    assert "unpack" not in message
+
+
+@pytest.mark.django_db
+def test_an_unknown_model_is_named():
+    with pytest.raises(CommandError, match=r"Unknown model 'nope\.Nothing'"):
+        run("--model", "nope.Nothing")
+
+
+def test_loop_and_dry_run_are_refused_together():
+    """Either would otherwise be silently ignored (the dry run won)."""
+    with pytest.raises(CommandError, match="not allowed with argument"):
+        run("--loop", "--dry-run")
+
+
+@pytest.mark.django_db
+def test_the_sweep_interval_setting_is_read_with_the_checks_rule():
+    # "often" fails check E011; the loop refuses it the same way, by name,
+    # instead of a TypeError comparing a str with 0.
+    with (
+        override_settings(ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL="often"),
+        pytest.raises(CommandError, match="ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL"),
+    ):
+        run("--loop")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from io import StringIO
 
 import pytest
@@ -148,6 +149,8 @@ def test_sweep_loop_survives_failed_sweeps_and_keeps_sweeping():
             "expire_assignments",
             "--interval",
             "0.05",
+            "--verbosity",
+            "2",  # an idle tick is printed only at -v 2: the next tick ran
             until=lambda out, err: out.count("expired 0 in") >= 1,
         )
     assert "testapp.StockRequest: 3 expired" in out
@@ -245,3 +248,111 @@ def test_relay_loop_does_not_wait_while_more_events_are_due():
     )
     assert out.count("(more due)") >= 2
     assert len(locmem.outbox) == 3
+
+
+class Later:
+    """Calls ``action`` once, ``delay`` seconds after the first check (in the watcher)."""
+
+    def __init__(self, delay, action):
+        self.delay, self.action, self.start, self.done = delay, action, None, False
+
+    def __call__(self):
+        now = time.monotonic()
+        self.start = self.start or now
+        if not self.done and now - self.start >= self.delay:
+            try:
+                self.action()
+            finally:
+                connection.close()  # the watcher thread's own connection
+            self.done = True
+        return self.done
+
+
+def offer_one_due():
+    StockRequest.objects.create().offer(Driver.objects.create(name="Late"))
+    make_due(StockRequest)
+
+
+@pytest.mark.parametrize("verbosity", ["1", "2"])
+def test_sweep_loop_idle_ticks_are_quiet_unless_verbose(verbosity):
+    """A demo used to print "expired 0 in 2 batch(es)" every tick."""
+    # Idle ticks for 0.4 s (about eight of them), then an offer falls due.
+    later = Later(0.4, offer_one_due)
+    out, _err = run_loop(
+        "expire_assignments",
+        "--interval",
+        "0.05",
+        "--verbosity",
+        verbosity,
+        until=lambda out, err: later() and "StockRequest: 1 expired" in out,
+    )
+    idle = out.count("expired 0 in")
+    if verbosity == "1":
+        assert idle == 0, out
+        lines = out.splitlines()
+        assert lines[2].startswith("expired 1 in "), out
+        assert lines[:2] + lines[3:] == [
+            "sweeping every 0.05s; SIGTERM or SIGINT stops",
+            "testapp.StockRequest: 1 expired",
+            "received signal 15, finished the sweep in progress",
+            "stopped",
+        ]
+    else:
+        assert idle >= 2, out
+
+
+@pytest.mark.parametrize("verbosity", ["1", "2"])
+def test_relay_loop_idle_ticks_are_quiet_and_it_says_it_stopped(verbosity):
+    """The relay loop printed every idle tick, and nothing when stopped."""
+    StockRequest.objects.create().offer(Driver.objects.create(name="R"))
+    delivered_at = []
+
+    def until(out, err):
+        if "delivered 1," in out and not delivered_at:
+            delivered_at.append(time.monotonic())
+        # Then about eight idle ticks.
+        return bool(delivered_at) and time.monotonic() - delivered_at[0] > 0.4
+
+    out, _err = run_loop(
+        "deliver_assignment_events",
+        "--interval",
+        "0.05",
+        "--verbosity",
+        verbosity,
+        until=until,
+    )
+    lines = out.splitlines()
+    assert lines[0] == "delivering every 0.05s; SIGTERM or SIGINT stops"
+    assert lines[-2:] == [
+        "received signal 15, finished the delivery in progress",
+        "stopped",
+    ]
+    idle = out.count("delivered 0, retrying 0, dead 0")
+    assert idle == 0 if verbosity == "1" else idle >= 2, out
+    assert "delivered 1, retrying 0, dead 0" in lines
+
+
+def test_the_sweep_loop_reads_a_string_interval_setting():
+    """ "0.05" passes check E011, so the loop runs with it (it used to raise TypeError)."""
+    with override_settings(ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL="0.05"):
+        out, _err = run_loop(
+            "expire_assignments",
+            "-v",
+            "2",
+            until=lambda out, err: out.count("expired 0 in") >= 3,
+        )
+    assert out.splitlines()[0] == "sweeping every 0.05s; SIGTERM or SIGINT stops"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--list-dead", "--requeue-dead"],
+        ["--list-dead", "--loop"],
+        ["--requeue-dead", "7", "--loop"],
+    ],
+)
+def test_relay_modes_are_refused_together(args):
+    """--list-dead --requeue-dead used to list and silently not re-queue."""
+    with pytest.raises(CommandError, match="not allowed with argument"):
+        call_command("deliver_assignment_events", *args, stdout=StringIO())

@@ -198,8 +198,16 @@ def test_command_loop_subprocess_expires_once_and_stops_cleanly_on_sigterm(
 ):
     rows = offered_requests(driver, 4)
     make_due(StockRequest)
+    # -v 2: an idle tick is printed only then, and the test counts them.
     loop = children.django(
-        "loop", "expire_assignments", "--loop", "--interval", "0.3", log_level="INFO"
+        "loop",
+        "expire_assignments",
+        "--loop",
+        "--interval",
+        "0.3",
+        "--verbosity",
+        "2",
+        log_level="INFO",
     )
     with loop:
         # The first sweep runs at once and takes all four.

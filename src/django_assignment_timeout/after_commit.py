@@ -34,12 +34,13 @@ __all__ = [
 
 
 def send_signal(signal: Signal, sender: type[models.Model], **kwargs: Any) -> None:
-    """Send ``signal``; a failing receiver is logged and does not stop the others."""
-    for receiver, result in signal.send_robust(sender=sender, **kwargs):
-        if isinstance(result, Exception):
-            logger.error(
-                "Receiver %r of a %s signal failed", receiver, sender, exc_info=result
-            )
+    """Send ``signal``; a failing receiver is logged and does not stop the others.
+
+    ``send_robust()`` itself logs each failure, with its traceback, on the
+    ``django.dispatch`` logger (every Django this library supports does), so
+    nothing is logged here: a second record would only repeat the traceback.
+    """
+    signal.send_robust(sender=sender, **kwargs)
 
 
 def schedule_expiry(

@@ -154,7 +154,7 @@ class ExpiringAssignmentMixin(models.Model):
 
     @classmethod
     def check(cls, **kwargs: Any) -> list[Any]:
-        """Django's model checks plus the ``AssignmentMeta`` checks (E001-E006)."""
+        """Django's model checks plus the ``AssignmentMeta`` checks (E001-E007)."""
         return [*super().check(**kwargs), *check_model(cls)]
 
     def assignment_events(self) -> AssignmentEventQuerySet:

@@ -34,14 +34,14 @@ def _fcm(**options):
 #: (setting, bad value as Python source, the check id that must report it).
 #: The first row of each setting is also given at startup, all at once.
 CASES = [
-    ("ASSIGNMENT_TIMEOUT_SECONDS", '"300"', "E010"),
+    ("ASSIGNMENT_TIMEOUT_SECONDS", '"soon"', "E010"),
     ("ASSIGNMENT_TIMEOUT_SECONDS", "0", "E010"),
     ("ASSIGNMENT_TIMEOUT_SECONDS", "-5", "E010"),
     ("ASSIGNMENT_TIMEOUT_SECONDS", "None", "E010"),
     ("ASSIGNMENT_TIMEOUT_SECONDS", "True", "E010"),
     ("ASSIGNMENT_TIMEOUT_SECONDS", "1e999", "E010"),
     ("ASSIGNMENT_TIMEOUT_SECONDS", "[300]", "E010"),
-    ("ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL", '"60"', "E011"),
+    ("ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL", '"often"', "E011"),
     ("ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL", "0", "E011"),
     ("ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL", "-1.5", "E011"),
     ("ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL", "None", "E011"),

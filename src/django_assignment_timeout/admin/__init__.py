@@ -1,10 +1,13 @@
 """Django admin: a ModelAdmin mixin for adopting models, and the event admin.
 
-Every state change the admin offers goes through :mod:`.lifecycle` (one
-conditional UPDATE plus its event row); the fields the lifecycle owns are
-read-only, so the admin can never break the invariants with a raw field edit.
-:mod:`.assignments` holds the mixin, :mod:`.events` the event admin (registered
-when Django's admin autodiscovers this module).
+Every lifecycle state change the admin offers is an action that goes through
+:mod:`.lifecycle` (one conditional UPDATE plus its event row): "offer to…",
+"withdraw", "expire now". The forms can not make one: the fields the
+lifecycle owns are read-only and the status can not be set to a lifecycle
+state by hand (:mod:`.guard`), so a raw field edit can not break the
+invariants. :mod:`.assignments` holds the mixin, :mod:`.offering` the offer
+action, :mod:`.events` the event admin (registered when Django's admin
+autodiscovers this module).
 
 Adopt it on your own model::
 

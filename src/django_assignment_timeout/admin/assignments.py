@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
-from django.db import models, router
+from django.db import models, router, transaction
 from django.db.models import CharField, Exists, OuterRef, Value
 from django.db.models.functions import Cast, Replace
 from django.utils import timezone
@@ -24,6 +23,8 @@ from django.utils.translation import ngettext
 
 from django_assignment_timeout import lifecycle
 from django_assignment_timeout.admin.events import AssignmentEventInline
+from django_assignment_timeout.admin.guard import lifecycle_guarded
+from django_assignment_timeout.admin.offering import offer_selected, report_refusals
 from django_assignment_timeout.clock import DatabaseNow, deadline_in
 from django_assignment_timeout.events import AssignmentEvent, EventKind
 from django_assignment_timeout.exceptions import TransitionError
@@ -37,6 +38,7 @@ from django_assignment_timeout.options import (
 if TYPE_CHECKING:
     from django.db.models import QuerySet
     from django.http import HttpRequest
+    from django.template.response import TemplateResponse
 
 __all__ = [
     "RECENT_EXPIRY",
@@ -124,14 +126,19 @@ class AssignmentAdminMixin:
     """ModelAdmin mixin for a model that uses :class:`.ExpiringAssignmentMixin`.
 
     Adds an ``assignment_state`` column (state, assignee, time left on the
-    database clock), the :class:`AssignmentStateFilter`, the "expire now" and
+    database clock), the :class:`AssignmentStateFilter`, the "offer to…"
+    action (through :func:`.lifecycle.offer`), the "expire now" and
     "withdraw offer" actions (both through :func:`.lifecycle.expire`), the
-    offer history inline, and makes the lifecycle's fields read-only.
+    offer history inline, and keeps the forms out of the lifecycle: the
+    mixin's fields and the assignee are read-only, a new row is created
+    pending, and an existing row's status can not be set to another
+    lifecycle state by hand, nor changed while an offer runs
+    (:func:`.guard.lifecycle_guarded`).
     """
 
     #: Appended to the list filters and actions the admin declares itself.
     assignment_list_filter: tuple[Any, ...] = (AssignmentStateFilter,)
-    assignment_actions: tuple[str, ...] = ("expire_now", "withdraw_offer")
+    assignment_actions: tuple[str, ...] = ("offer_to", "expire_now", "withdraw_offer")
     # Annotation only, no value: ModelAdmin's own actions still applies; this
     # tells mypy the type __init__ reads and writes.
     actions: Sequence[Any] | None
@@ -206,29 +213,73 @@ class AssignmentAdminMixin:
             locked.append(opts.status_field)
         return fields + [name for name in locked if name not in fields]
 
-    def formfield_for_dbfield(
-        self, db_field: Any, request: HttpRequest, **kwargs: Any
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
     ) -> Any:
-        """The status field may not be set to "offered": only an offer does that."""
-        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)  # type: ignore[misc]
+        """The add and change form, unable to move a row into a lifecycle state."""
+        form = super().get_form(request, obj, change=change, **kwargs)  # type: ignore[misc]
+        return lifecycle_guarded(form)
+
+    def get_changelist_form(self, request: HttpRequest, **kwargs: Any) -> Any:
+        """The ``list_editable`` form, with the same guard as the change form."""
+        form = super().get_changelist_form(request, **kwargs)  # type: ignore[misc]
+        return lifecycle_guarded(form)
+
+    def save_model(
+        self, request: HttpRequest, obj: Any, form: Any, change: bool
+    ) -> None:
+        """Save an edit without writing back what the lifecycle owns.
+
+        The row was read when the form was posted; an offer, an answer or an
+        expiry may commit before it is saved. So an edit writes only the
+        columns the lifecycle does not own (a cleared field only when the form
+        changed it), and a status change (to a project state, see
+        :func:`lifecycle_guarded`) only if the row still has the status the
+        form was built from.
+        """
+        if not change:
+            super().save_model(request, obj, form, change)  # type: ignore[misc]
+            return
         opts = options_for(self.model)
-        if formfield is not None and db_field.name == opts.status_field:
-            offered = db_field.to_python(opts.offered)
-            if hasattr(formfield, "choices"):
-                formfield.choices = [
-                    choice
-                    for choice in formfield.choices
-                    if str(choice[0]) != str(offered)
-                ]
-
-            def not_offered(value: Any) -> None:
-                if str(value) == str(offered):
-                    raise ValidationError(
-                        _("Only an offer can set this state; use the lifecycle API.")
+        owned = {
+            opts.status_field,
+            opts.assignee_field,
+            STARTED_AT,
+            EXPIRES_AT,
+            ATTEMPT,
+            *opts.clear_fields,
+        }
+        changed = set(form.changed_data)
+        columns = [
+            field.name
+            for field in obj._meta.concrete_fields
+            if not field.primary_key
+            and (
+                field.name not in owned
+                or field.name in changed & set(opts.clear_fields)
+            )
+        ]
+        using = router.db_for_write(self.model)
+        with transaction.atomic(using=using):
+            if opts.status_field in changed:
+                moved = (
+                    self.model._base_manager.using(using)
+                    .filter(
+                        pk=obj.pk,
+                        **{opts.status_field: form.initial.get(opts.status_field)},
                     )
-
-            formfield.validators.append(not_offered)
-        return formfield
+                    .update(**{opts.status_field: getattr(obj, opts.status_attname)})
+                )
+                if not moved:
+                    self.message_user(  # type: ignore[attr-defined]
+                        request,
+                        _(
+                            "The status was not changed: the row changed state "
+                            "while the form was being saved."
+                        ),
+                        messages.WARNING,
+                    )
+            obj.save(using=using, update_fields=columns)
 
     def get_inlines(self, request: HttpRequest, obj: Any) -> Any:
         """The declared inlines, plus the offer history on existing rows."""
@@ -254,6 +305,24 @@ class AssignmentAdminMixin:
             names = list(declared)
             names += [name for name in self.assignment_actions if name not in names]
             self.actions = names
+
+    @admin.action(description=_("Offer the selected rows to…"), permissions=["change"])
+    def offer_to(
+        self, request: HttpRequest, queryset: QuerySet[Any]
+    ) -> TemplateResponse | None:
+        """Choose an assignee on a page of its own, then offer each selected row.
+
+        Each offer goes through :func:`.lifecycle.offer` (deadline, attempt,
+        event, notification); rows that are not pending are reported and left
+        as they are. See :mod:`.offering`.
+        """
+        return offer_selected(
+            self,  # type: ignore[arg-type]
+            request,
+            queryset,
+            action_name="offer_to",
+            state=self.assignment_state,
+        )
 
     @admin.action(
         description=_("Expire the selected offers now"), permissions=["change"]
@@ -313,17 +382,7 @@ class AssignmentAdminMixin:
                 examples.setdefault(err.message, pk)
             else:
                 done += 1
-        for reason, count in refused.items():
-            self.message_user(  # type: ignore[attr-defined]
-                request,
-                ngettext(
-                    "%(count)d row left unchanged (e.g. %(pk)s): %(reason)s",
-                    "%(count)d rows left unchanged (e.g. %(pk)s): %(reason)s",
-                    count,
-                )
-                % {"count": count, "pk": examples[reason], "reason": reason},
-                messages.WARNING,
-            )
+        report_refusals(self, request, refused, examples)  # type: ignore[arg-type]
         return done
 
 

@@ -4,8 +4,8 @@ Ids are stable and never reused (retired ones stay reserved):
 
 * E001 status field missing; E002 status value not a choice; E003 status
   values not distinct; E004 assignee field not a foreign key; E005 a cleared
-  field does not exist or is one the library manages; E006 bad model timeout
-  (:mod:`.models`).
+  field does not exist or is one the library manages; E006 bad model timeout;
+  E007 an ``AssignmentMeta`` attribute that is not an option (:mod:`.models`).
 * E010 bad ``ASSIGNMENT_TIMEOUT_SECONDS``; E011 bad ``SWEEP_INTERVAL``;
   W012 sweep interval longer than the timeout; E013 bad ``BATCH_SIZE``;
   E014 bad ``MAX_BATCHES``; E015 contenttypes not installed; W016 ``USE_TZ``

@@ -1,4 +1,4 @@
-"""System checks of one model's ``AssignmentMeta`` (E001-E006).
+"""System checks of one model's ``AssignmentMeta`` (E001-E007).
 
 Run by Django's model checks through ``ExpiringAssignmentMixin.check()``, so
 they cover every installed adopting model (and test models built with
@@ -6,6 +6,10 @@ they cover every installed adopting model (and test models built with
 """
 
 from __future__ import annotations
+
+import difflib
+from dataclasses import fields
+from typing import Any
 
 from django.core.checks import CheckMessage, Error
 from django.db.models import ForeignKey, Model, OneToOneField
@@ -21,6 +25,10 @@ __all__ = ["check_model"]
 
 PREFIX = "assignment_timeout"
 
+# What from_model() reads: every option but the model itself. Derived from
+# the dataclass so that a new option is known to E007 the day it is added.
+_KNOWN = tuple(f.name for f in fields(AssignmentOptions) if f.name != "model")
+
 
 def check_model(model: type[Model]) -> list[CheckMessage]:
     """Validate the ``AssignmentMeta`` of one model that uses the mixin.
@@ -30,7 +38,7 @@ def check_model(model: type[Model]) -> list[CheckMessage]:
     ``isolate_apps`` when their ``check()`` is called).
     """
     opts = AssignmentOptions.from_model(model)
-    errors: list[CheckMessage] = []
+    errors: list[CheckMessage] = _unknown_attributes(model)
     status = field_or_none(model, opts.status_field)
     if status is None or not getattr(status, "concrete", False):
         errors.append(
@@ -43,19 +51,7 @@ def check_model(model: type[Model]) -> list[CheckMessage]:
             )
         )
     elif status.choices:
-        choices = {value for value, _label in status.flatchoices}
-        for role in ("pending", "offered", "accepted"):
-            value = getattr(opts, role)
-            if value not in choices:
-                errors.append(
-                    Error(
-                        f"AssignmentMeta.{role} is {value!r}, which is not a choice "
-                        f"of {model._meta.label}.{opts.status_field}.",
-                        hint=f"Use one of: {', '.join(repr(c) for c in sorted(map(str, choices)))}.",
-                        obj=model,
-                        id=f"{PREFIX}.E002",
-                    )
-                )
+        errors.extend(_status_values(model, opts, status))
     if len({opts.pending, opts.offered, opts.accepted}) != 3:
         errors.append(
             Error(
@@ -115,3 +111,80 @@ def check_model(model: type[Model]) -> list[CheckMessage]:
                 )
             )
     return errors
+
+
+def _unknown_attributes(model: type[Model]) -> list[CheckMessage]:
+    """E007: what ``AssignmentMeta`` declares that nothing reads (a typo, mostly)."""
+    meta = getattr(model, "AssignmentMeta", None)
+    if meta is None:
+        return []
+    if not isinstance(meta, type):
+        return [
+            Error(
+                f"{model._meta.label}.AssignmentMeta is a {type(meta).__name__}, "
+                "not a class: none of it is read.",
+                hint="Declare it as a nested class: class AssignmentMeta: ...",
+                obj=model,
+                id=f"{PREFIX}.E007",
+            )
+        ]
+    errors: list[CheckMessage] = []
+    # dir(), not vars(): an AssignmentMeta may inherit from a shared base,
+    # and from_model() reads inherited attributes too. Private and dunder
+    # names are the class's own business.
+    for name in sorted(n for n in dir(meta) if not n.startswith("_")):
+        if name in _KNOWN:
+            continue
+        close = difflib.get_close_matches(name, _KNOWN, n=1)
+        hint = f"Did you mean {close[0]}? " if close else ""
+        errors.append(
+            Error(
+                f"{model._meta.label}.AssignmentMeta declares {name!r}, which is not "
+                "an option: it is ignored.",
+                hint=f"{hint}The options are: {', '.join(_KNOWN)}.",
+                obj=model,
+                id=f"{PREFIX}.E007",
+            )
+        )
+    return errors
+
+
+def _status_values(
+    model: type[Model], opts: AssignmentOptions, status: Any
+) -> list[CheckMessage]:
+    """E002: a role's value that is not one of the status field's choices.
+
+    The hint lists the values as they must be written (``0, 1, 2`` for an
+    integer field, ``'PENDING', ...`` for a text one), and a value of the
+    wrong type (``'0'`` for ``0``) is called that, since it looks right.
+    """
+    choices = [value for value, _label in status.flatchoices]
+    where = f"{model._meta.label}.{opts.status_field}"
+    listed = ", ".join(repr(_plain(c)) for c in choices)
+    errors: list[CheckMessage] = []
+    for role in ("pending", "offered", "accepted"):
+        value = getattr(opts, role)
+        if any(value == choice for choice in choices):
+            continue
+        same_text = [c for c in choices if str(_plain(c)) == str(value)]
+        if same_text:
+            wanted = _plain(same_text[0])
+            message = (
+                f"AssignmentMeta.{role} is {value!r}, a {type(value).__name__}; "
+                f"the choices of {where} are {type(wanted).__name__} values, so "
+                "no row ever has it."
+            )
+            hint = f"Write {role} = {wanted!r} (the choices are {listed})."
+        else:
+            message = (
+                f"AssignmentMeta.{role} is {value!r}, which is not a choice of {where}."
+            )
+            hint = f"Use one of: {listed}."
+        errors.append(Error(message, hint=hint, obj=model, id=f"{PREFIX}.E002"))
+    return errors
+
+
+def _plain(choice: Any) -> Any:
+    """A choice as it is written in code: an enum member as its plain value."""
+    value = getattr(choice, "value", choice)
+    return value if isinstance(value, (int, str, float)) else choice

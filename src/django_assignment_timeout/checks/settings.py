@@ -14,7 +14,12 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from django_assignment_timeout.conf import app_settings
-from django_assignment_timeout.validation import is_positive_int, is_positive_number
+from django_assignment_timeout.exceptions import ConfigurationError
+from django_assignment_timeout.validation import (
+    is_positive_int,
+    is_positive_number,
+    positive_seconds,
+)
 
 __all__ = ["check_delivery_settings", "check_settings"]
 
@@ -27,28 +32,26 @@ def check_settings(
 ) -> list[CheckMessage]:
     """Validate the ``ASSIGNMENT_TIMEOUT_*`` settings."""
     errors: list[CheckMessage] = []
-    seconds, interval = app_settings.SECONDS, app_settings.SWEEP_INTERVAL
-    if not is_positive_number(seconds):
-        errors.append(
-            Error(
-                f"ASSIGNMENT_TIMEOUT_SECONDS must be a positive number, not {seconds!r}.",
-                hint="Set it to the seconds an assignee has to accept, e.g. 300.",
-                id=f"{PREFIX}.E010",
-            )
-        )
-    if not is_positive_number(interval):
-        errors.append(
-            Error(
-                f"ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL must be a positive number, not {interval!r}.",
-                hint="Set it to the seconds between sweeps, e.g. 60.",
-                id=f"{PREFIX}.E011",
-            )
-        )
-    elif is_positive_number(seconds) and interval > seconds:
+    # positive_seconds(config=True) is the rule the runtime reads these with
+    # (so "300" from an environment variable, or a timedelta, passes here too).
+    seconds = _seconds_or_error(
+        "SECONDS", "Set it to the seconds an assignee has to accept, e.g. 300.", "E010"
+    )
+    interval = _seconds_or_error(
+        "SWEEP_INTERVAL", "Set it to the seconds between sweeps, e.g. 60.", "E011"
+    )
+    for value in (seconds, interval):
+        if isinstance(value, Error):
+            errors.append(value)
+    if (
+        isinstance(seconds, float)
+        and isinstance(interval, float)
+        and interval > seconds
+    ):
         errors.append(
             Warning(
-                f"ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL ({interval}) is longer than "
-                f"ASSIGNMENT_TIMEOUT_SECONDS ({seconds}).",
+                f"ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL ({interval:g}) is longer than "
+                f"ASSIGNMENT_TIMEOUT_SECONDS ({seconds:g}).",
                 hint="Offers may outlive their timeout by up to a whole interval; "
                 "sweep more often or use a scheduler with precise expiry.",
                 id=f"{PREFIX}.W012",
@@ -81,6 +84,15 @@ def check_settings(
             )
         )
     return errors
+
+
+def _seconds_or_error(name: str, hint: str, check_id: str) -> float | Error:
+    """The setting in seconds, as the runtime reads it, or the check's error."""
+    setting = f"ASSIGNMENT_TIMEOUT_{name}"
+    try:
+        return positive_seconds(getattr(app_settings, name), setting, config=True)
+    except ConfigurationError as err:
+        return Error(str(err), hint=hint, id=f"{PREFIX}.{check_id}")
 
 
 @register(Tags.compatibility)

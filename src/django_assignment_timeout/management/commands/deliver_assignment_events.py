@@ -26,7 +26,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--max-batches", type=int, default=None, help="Batches per run."
         )
-        parser.add_argument(
+        # One mode per run: asked for two, the command refuses rather than
+        # silently doing one of them.
+        mode = parser.add_mutually_exclusive_group()
+        mode.add_argument(
             "--loop",
             action="store_true",
             help="Keep delivering until SIGTERM or SIGINT.",
@@ -37,10 +40,10 @@ class Command(BaseCommand):
             default=5.0,
             help="Seconds between runs with --loop.",
         )
-        parser.add_argument(
+        mode.add_argument(
             "--list-dead", action="store_true", help="List dead events and exit."
         )
-        parser.add_argument(
+        mode.add_argument(
             "--requeue-dead",
             nargs="*",
             type=int,
@@ -49,6 +52,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self.verbosity = int(options["verbosity"])
         for name in ("batch_size", "max_batches"):
             if options[name] is not None and options[name] < 1:
                 raise CommandError(
@@ -84,11 +88,23 @@ class Command(BaseCommand):
         count = requeue_dead(pks or None)
         self.stdout.write(f"re-queued {count} dead event(s)")
 
-    def _deliver(self, batch_size: int | None, max_batches: int | None) -> bool:
+    def _deliver(
+        self,
+        batch_size: int | None,
+        max_batches: int | None,
+        *,
+        quiet_when_idle: bool = False,
+    ) -> bool:
         try:
             result = deliver_pending(batch_size=batch_size, max_batches=max_batches)
         except AssignmentError as err:
             raise CommandError(f"Delivery failed: {err}") from err
+        # As the sweep loop: an idle tick prints nothing unless -v 2.
+        idle = not (
+            result.delivered or result.retried or result.dead or result.has_more
+        )
+        if idle and quiet_when_idle and self.verbosity < 2:
+            return False
         self.stdout.write(
             f"delivered {result.delivered}, retrying {result.retried}, dead {result.dead}"
             + (" (more due)" if result.has_more else "")
@@ -102,6 +118,17 @@ class Command(BaseCommand):
         def report(err: Exception) -> None:
             self.stderr.write(f"Delivery failed: {err!r}")
 
+        def stopped_by(signum: int) -> None:
+            self.stdout.write(
+                f"received signal {signum}, finished the delivery in progress"
+            )
+
+        self.stdout.write(f"delivering every {interval:g}s; SIGTERM or SIGINT stops")
+        self.stdout.flush()
         run_until_stopped(
-            lambda: self._deliver(batch_size, max_batches), interval, on_error=report
+            lambda: self._deliver(batch_size, max_batches, quiet_when_idle=True),
+            interval,
+            on_error=report,
+            on_stop=stopped_by,
         )
+        self.stdout.write("stopped")

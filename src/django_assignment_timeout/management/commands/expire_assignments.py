@@ -16,16 +16,20 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_assignment_timeout import sweep
 from django_assignment_timeout.conf import app_settings
 from django_assignment_timeout.delivery import deliver_pending
-from django_assignment_timeout.exceptions import AssignmentError
+from django_assignment_timeout.exceptions import AssignmentError, ConfigurationError
 from django_assignment_timeout.management.loop import run_until_stopped
 from django_assignment_timeout.options import assignment_models
+from django_assignment_timeout.validation import positive_seconds
 
 
 class Command(BaseCommand):
     help = "Expire every offer whose deadline has passed and deliver pending notifications."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
+        # A dry run changes nothing, a loop changes things forever: asking for
+        # both is refused rather than one of them silently ignored.
+        mode = parser.add_mutually_exclusive_group()
+        mode.add_argument(
             "--loop",
             action="store_true",
             help="Keep sweeping every --interval seconds until SIGTERM or SIGINT.",
@@ -36,7 +40,7 @@ class Command(BaseCommand):
             default=None,
             help="Seconds between sweeps with --loop (default: ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL).",
         )
-        parser.add_argument(
+        mode.add_argument(
             "--dry-run",
             action="store_true",
             help="Report how many offers are due and change nothing.",
@@ -56,13 +60,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self.verbosity = int(options["verbosity"])
         models = self._models(options["models"])
         batch_size = options["batch_size"]
         if batch_size is not None and batch_size < 1:
             raise CommandError("--batch-size must be a positive integer.")
         interval = options["interval"]
         if interval is None:
-            interval = app_settings.SWEEP_INTERVAL
+            interval = self._default_interval()
         if not interval > 0:
             raise CommandError("--interval must be a positive number of seconds.")
         if options["dry_run"]:
@@ -73,12 +78,31 @@ class Command(BaseCommand):
             return
         self._loop(models, batch_size, float(interval))
 
+    def _default_interval(self) -> float:
+        # The rule system check E011 applies, so a setting the check passes
+        # ("60" from the environment, a timedelta) is one the loop runs with.
+        try:
+            return positive_seconds(
+                app_settings.SWEEP_INTERVAL,
+                "ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL",
+                config=True,
+            )
+        except ConfigurationError as err:
+            raise CommandError(str(err)) from err
+
     def _models(self, labels: list[str] | None) -> list[Any] | None:
         if not labels:
             return None
         adopting = set(assignment_models())
         models = []
         for label in labels:
+            app_label, dot, name = label.partition(".")
+            if not (app_label and dot and name) or "." in name:
+                # apps.get_model() would say "not enough values to unpack".
+                raise CommandError(
+                    f"--model {label!r} is not of the form APP_LABEL.MODEL "
+                    "(e.g. repairs.Repair)."
+                )
             try:
                 model = apps.get_model(label)
             except (LookupError, ValueError) as err:
@@ -101,11 +125,19 @@ class Command(BaseCommand):
         models: list[Any] | None,
         batch_size: int | None,
         delivery_budget: float | None = None,
+        *,
+        quiet_when_idle: bool = False,
     ) -> bool:
         try:
             result = sweep.sweep(models, batch_size=batch_size)
         except AssignmentError as err:
             raise CommandError(f"Sweep failed: {err}") from err
+        # A loop's idle tick is not news: a line every interval would bury the
+        # ones that are. -v 2 shows every tick; a one-off run always reports.
+        idle = not result.expired_count and not result.has_more
+        if idle and quiet_when_idle and self.verbosity < 2:
+            self._deliver(delivery_budget)
+            return False
         for label, count in sorted(result.by_model.items()):
             self.stdout.write(f"{label}: {count} expired")
         self.stdout.write(
@@ -146,7 +178,9 @@ class Command(BaseCommand):
         # A delivery backlog may take one interval per tick, so sweeps stay on
         # schedule; the rest goes out next tick.
         run_until_stopped(
-            lambda: self._sweep_once(models, batch_size, interval),
+            lambda: self._sweep_once(
+                models, batch_size, interval, quiet_when_idle=True
+            ),
             interval,
             on_error=report,
             on_stop=stopped_by,
