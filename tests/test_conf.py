@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import pytest
 from django.conf import settings as django_settings
 
-from django_assignment_timeout.conf import AppSettings, Setting, app_settings
+from django_assignment_timeout.conf import (
+    AppSettings,
+    Setting,
+    app_settings,
+    sweep_interval,
+)
+from django_assignment_timeout.exceptions import ConfigurationError
 
 
 def test_each_setting_is_declared_once_with_its_prefixed_name():
@@ -34,3 +43,20 @@ def test_an_unset_setting_reads_its_default(settings):
     del settings.ASSIGNMENT_TIMEOUT_MAX_BATCHES
     assert not hasattr(django_settings, "ASSIGNMENT_TIMEOUT_MAX_BATCHES")
     assert app_settings.MAX_BATCHES == AppSettings.MAX_BATCHES.default == 200
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [(60, 60.0), ("90", 90.0), (timedelta(minutes=2), 120.0)]
+)
+def test_the_sweep_interval_is_read_by_the_rule_check_e011_applies(
+    settings, value, seconds
+):
+    settings.ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL = value
+    assert sweep_interval() == seconds
+
+
+@pytest.mark.parametrize("value", ["often", 0, -5, True, None])
+def test_a_bad_sweep_interval_is_a_configuration_error_naming_it(settings, value):
+    settings.ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL = value
+    with pytest.raises(ConfigurationError, match="ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL"):
+        sweep_interval()

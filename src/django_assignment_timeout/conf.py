@@ -16,6 +16,8 @@ from typing import Any, Generic, TypeVar, overload
 from appconf import AppConf
 from django.conf import settings
 
+from django_assignment_timeout.validation import positive_seconds
+
 __all__ = [
     "DEFAULT_NOTIFIER",
     "DEFAULT_SCHEDULER",
@@ -24,6 +26,7 @@ __all__ = [
     "Setting",
     "app_settings",
     "register_defaults",
+    "sweep_interval",
 ]
 
 PREFIX = "ASSIGNMENT_TIMEOUT"
@@ -103,6 +106,17 @@ class AppSettings:
 
 
 app_settings = AppSettings()
+
+
+def sweep_interval() -> float:
+    """``ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL`` in seconds, by the rule check E011 applies.
+
+    So a value the check passes ("60" from the environment, a timedelta) is
+    one every scheduler runs with; a bad one is a ConfigurationError.
+    """
+    return positive_seconds(
+        app_settings.SWEEP_INTERVAL, f"{PREFIX}_SWEEP_INTERVAL", config=True
+    )
 
 
 def register_defaults() -> type:

@@ -14,12 +14,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 # The module, not its functions: looked up at each run, so a test (or a
 # project) that replaces sweep.sweep reaches the command too.
 from django_assignment_timeout import sweep
-from django_assignment_timeout.conf import app_settings
+from django_assignment_timeout.conf import sweep_interval
 from django_assignment_timeout.delivery import deliver_pending
 from django_assignment_timeout.exceptions import AssignmentError, ConfigurationError
 from django_assignment_timeout.management.loop import run_until_stopped
 from django_assignment_timeout.options import assignment_models
-from django_assignment_timeout.validation import positive_seconds
 
 
 class Command(BaseCommand):
@@ -82,11 +81,7 @@ class Command(BaseCommand):
         # The rule system check E011 applies, so a setting the check passes
         # ("60" from the environment, a timedelta) is one the loop runs with.
         try:
-            return positive_seconds(
-                app_settings.SWEEP_INTERVAL,
-                "ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL",
-                config=True,
-            )
+            return sweep_interval()
         except ConfigurationError as err:
             raise CommandError(str(err)) from err
 

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.checks import Error
 from django.utils.module_loading import import_string
 
-from django_assignment_timeout.conf import app_settings
+from django_assignment_timeout.conf import sweep_interval
 from django_assignment_timeout.exceptions import ConfigurationError, MissingExtraError
 from django_assignment_timeout.schedulers.base import BaseScheduler
 from django_assignment_timeout.schedulers.protocol import (
@@ -116,7 +116,7 @@ def beat_schedule(
     interval, so a beat that kept sending while every worker was down does
     not leave a pile of sweeps behind: the next one does all the work.
     """
-    seconds = float(app_settings.SWEEP_INTERVAL if interval is None else interval)
+    seconds = sweep_interval() if interval is None else float(interval)
     options: dict[str, Any] = {"expires": seconds}
     if queue is not None:
         options["queue"] = queue

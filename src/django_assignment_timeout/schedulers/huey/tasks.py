@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django_assignment_timeout.conf import app_settings
+from django_assignment_timeout.conf import sweep_interval
 from django_assignment_timeout.exceptions import MissingExtraError
 from django_assignment_timeout.schedulers import jobs
 from django_assignment_timeout.schedulers.protocol import PERIODIC_NAME, recheck_in
@@ -45,7 +45,7 @@ def every_interval(minutes: int) -> Any:
 
 def interval_minutes() -> int:
     """``ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL`` in whole minutes, between 1 and 1440."""
-    return min(max(round(float(app_settings.SWEEP_INTERVAL) / 60), 1), 1440)
+    return min(max(round(sweep_interval() / 60), 1), 1440)
 
 
 @db_periodic_task(every_interval(interval_minutes()))
