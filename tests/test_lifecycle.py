@@ -165,7 +165,7 @@ def test_bad_arguments_are_invalid_argument(stock_request, driver, user):
     stock_request.offer(driver)
     with pytest.raises(InvalidArgument):
         stock_request.reject(driver, reason=None)
-    for attempt in (0, -1, "1", 1.0, True):
+    for attempt in (0, -1, "1.0", 1.0, True):
         with pytest.raises(InvalidArgument):
             stock_request.accept(driver, attempt=attempt)
     with pytest.raises(InvalidArgument):

@@ -119,7 +119,26 @@ class OfferNotDue(TransitionError):
 
 
 class InvalidArgument(AssignmentError, ValueError):
-    """A lifecycle call got an argument it can not use (a bad assignee, timeout or field)."""
+    """A lifecycle call got an argument it can not use (HTTP 400).
+
+    A malformed or unknown key, an assignee that does not exist, an attempt
+    that is not an integer, a bad timeout, reason or offer value: what a form,
+    a JSON body or a URL can send. ``argument`` names the argument (``"pk"``,
+    ``"assignee"``, ``"attempt"``, ``"timeout"``, ``"reason"``, ``"force"``,
+    or the name of an offer value). Nothing was written when it is raised.
+    """
+
+    http_status = 400
+    code = "invalid_argument"
+
+    def __init__(self, message: str, *, argument: str | None = None) -> None:
+        self.argument = argument
+        super().__init__(message)
+
+    @property
+    def message(self) -> str:
+        """The human-readable reason."""
+        return str(self.args[0])
 
 
 class SweepConflict(AssignmentError):

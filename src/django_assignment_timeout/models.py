@@ -8,6 +8,7 @@ app registry, migrations and users' imports find it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -99,24 +100,30 @@ class ExpiringAssignmentMixin(models.Model):
             ATTEMPT,
         }
         names.update(opts.clear_fields)
-        self.refresh_from_db(fields=sorted(names))
+        # Deleted (or never saved): the transition's own refusal,
+        # AssignmentNotFound or InvalidArgument, is the one to raise.
+        with contextlib.suppress(self.DoesNotExist):
+            self.refresh_from_db(fields=sorted(names))
 
     def offer(
         self, assignee: Any, *, timeout: Any = None, **values: Any
     ) -> AssignmentEvent:
         """Offer this assignment to ``assignee``. Returns the ``offered`` event."""
-        event = lifecycle.offer(
-            type(self),
-            self.pk,
-            assignee,
-            timeout=timeout,
-            using=self._state.db,
-            **values,
-        )
-        self._refresh_assignment()
-        return event
+        try:
+            return lifecycle.offer(
+                type(self),
+                self.pk,
+                assignee,
+                timeout=timeout,
+                using=self._state.db,
+                **values,
+            )
+        finally:
+            self._refresh_assignment()
 
-    def accept(self, assignee: Any, *, attempt: int | None = None) -> AssignmentEvent:
+    def accept(
+        self, assignee: Any, *, attempt: int | str | None = None
+    ) -> AssignmentEvent:
         """Accept the open offer as ``assignee``. Returns the ``accepted`` event."""
         try:
             return lifecycle.accept(
@@ -126,7 +133,7 @@ class ExpiringAssignmentMixin(models.Model):
             self._refresh_assignment()
 
     def reject(
-        self, assignee: Any, *, reason: str = "", attempt: int | None = None
+        self, assignee: Any, *, reason: str = "", attempt: int | str | None = None
     ) -> AssignmentEvent:
         """Reject the open offer as ``assignee``. Returns the ``rejected`` event."""
         try:
@@ -142,7 +149,7 @@ class ExpiringAssignmentMixin(models.Model):
             self._refresh_assignment()
 
     def expire(
-        self, *, attempt: int | None = None, force: bool = False
+        self, *, attempt: int | str | None = None, force: bool = False
     ) -> AssignmentEvent:
         """Expire the open offer (``force`` ends it before its deadline)."""
         try:

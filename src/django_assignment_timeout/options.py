@@ -18,11 +18,20 @@ from typing import Any, TypeGuard
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.db import models
+from django.db import connections, models, router
 
 from django_assignment_timeout.conf import app_settings
-from django_assignment_timeout.exceptions import ConfigurationError, InvalidArgument
-from django_assignment_timeout.validation import positive_seconds
+from django_assignment_timeout.exceptions import (
+    AssignmentError,
+    ConfigurationError,
+    InvalidArgument,
+)
+from django_assignment_timeout.validation import (
+    parse_integer,
+    positive_seconds,
+    require_text,
+    shown,
+)
 
 __all__ = [
     "ATTEMPT",
@@ -32,8 +41,10 @@ __all__ = [
     "AssignmentOptions",
     "assignment_models",
     "field_or_none",
+    "integer_range",
     "is_adopter",
     "options_for",
+    "parse_key",
     "register_adopter",
 ]
 
@@ -98,26 +109,40 @@ class AssignmentOptions:
         """The status field's attribute name."""
         return self.model._meta.get_field(self.status_field).attname  # type: ignore[union-attr]
 
-    def assignee_pk(self, assignee: Any) -> Any:
-        """The primary key of ``assignee``, given an instance or a key."""
+    def assignee_pk(self, assignee: Any, using: str | None = None) -> Any:
+        """The key of ``assignee`` (an instance, or a key parsed like :meth:`key`).
+
+        Whether that assignee exists is not checked here: an offer checks it
+        in its own UPDATE (:meth:`assignee_rows`).
+        """
         field = self.model._meta.get_field(self.assignee_field)
         related = field.related_model
+        target = field.target_field  # type: ignore[union-attr]
         if isinstance(assignee, models.Model):
             if related is not None and not isinstance(assignee, related):
                 raise InvalidArgument(
                     f"{self.model._meta.label}.{self.assignee_field} refers to "
-                    f"{related._meta.label}, not {type(assignee).__name__}."
+                    f"{related._meta.label}, not {type(assignee).__name__}.",
+                    argument="assignee",
                 )
-            if assignee.pk is None:
-                raise InvalidArgument("The assignee has not been saved.")
-            return assignee.pk
-        if assignee is None or isinstance(assignee, bool):
-            raise InvalidArgument("An assignee is required.")
+            value = getattr(assignee, target.attname)  # the to_field, usually pk
+            if value is None:
+                raise InvalidArgument(
+                    "The assignee has not been saved.", argument="assignee"
+                )
+            return value
+        if assignee is None:
+            raise InvalidArgument("An assignee is required.", argument="assignee")
+        return parse_key(target, assignee, "assignee", self._using(using))
+
+    def assignee_rows(self, assignee_pk: Any, using: str) -> models.QuerySet[Any]:
+        """The assignee's row, by the key :meth:`assignee_pk` returned: empty if none."""
+        field = self.model._meta.get_field(self.assignee_field)
         target = field.target_field  # type: ignore[union-attr]
-        try:
-            return target.to_python(assignee)
-        except Exception as err:
-            raise InvalidArgument(f"{assignee!r} is not a valid assignee key.") from err
+        related: type[models.Model] = field.related_model  # type: ignore[assignment]
+        return related._base_manager.using(using).filter(
+            **{target.attname: assignee_pk}
+        )
 
     def cleared_values(self) -> dict[str, Any]:
         """Field values that end an offer: no assignee, no deadline, cleared extras."""
@@ -155,18 +180,42 @@ class AssignmentOptions:
                 )
             return positive_seconds(getattr(settings, spec), spec, config=True)
         if callable(spec) and not isinstance(spec, timedelta):
-            return positive_seconds(spec(instance, assignee), where, config=True)
+            return positive_seconds(
+                self._call_timeout(instance, assignee), where, config=True
+            )
         return positive_seconds(spec, where, config=True)
 
-    def key(self, pk: Any) -> Any:
-        """``pk`` as the primary key field's Python value (so event keys are uniform)."""
-        label = self.model._meta.label
-        if pk is None or isinstance(pk, bool):
-            raise InvalidArgument(f"{pk!r} is not a valid {label} key.")
+    def _call_timeout(self, instance: Any, assignee: Any) -> Any:
+        # The callable is the model's own code: a library error it raises is
+        # a deliberate refusal and passes unchanged; anything else is a bug
+        # in the declaration, reported as one with the original chained.
+        where = f"{self.model._meta.label}.AssignmentMeta.timeout"
         try:
-            return self.model._meta.pk.to_python(pk)
-        except (ValidationError, TypeError, ValueError) as err:
-            raise InvalidArgument(f"{pk!r} is not a valid {label} key.") from err
+            return self.timeout(instance, assignee)  # type: ignore[operator,misc]
+        except AssignmentError:
+            raise
+        except Exception as err:
+            raise ConfigurationError(
+                f"{where} raised {type(err).__name__} for "
+                f"{self.model._meta.verbose_name} {instance.pk}: {err}"
+            ) from err
+
+    @property
+    def timeout_needs_instance(self) -> bool:
+        """Whether ``timeout`` is a callable, which gets the instance and the assignee."""
+        return callable(self.timeout) and not isinstance(self.timeout, timedelta)
+
+    def key(self, pk: Any, using: str | None = None) -> Any:
+        """``pk`` as the primary key field's Python value (so event keys are uniform).
+
+        Parsed as a URL or a form sends it: ``"12"`` for an integer key (never
+        ``12.7``), a UUID's text for a UUID key. A bad key is an
+        :class:`.InvalidArgument` (``argument="pk"``).
+        """
+        return parse_key(self.model._meta.pk, pk, "pk", self._using(using))
+
+    def _using(self, using: str | None) -> str:
+        return using or router.db_for_read(self.model)
 
     def check_offer_values(self, values: dict[str, Any]) -> None:
         """Refuse extra ``offer()`` values that the offer sets or can not set."""
@@ -225,3 +274,38 @@ def field_or_none(model: type[models.Model], name: str) -> Any:
         return model._meta.get_field(name)
     except FieldDoesNotExist:
         return None
+
+
+def integer_range(field: Any, using: str) -> tuple[int | None, int | None]:
+    """The range of an integer field's column on database ``using``."""
+    ops = connections[using].ops
+    try:
+        return ops.integer_field_range(field.get_internal_type())
+    except KeyError:  # a custom integer type Django has no range for
+        return None, None
+
+
+def parse_key(field: Any, value: Any, name: str, using: str) -> Any:
+    """``value`` as a key of ``field`` (a primary key, or what a foreign key targets).
+
+    An integer key is parsed by :func:`.parse_integer` (``"12"`` yes, ``12.7``
+    no) within its column's range; any other key by the field's own
+    ``to_python`` (a UUID's text), refusing None, bools, containers and text
+    no backend can store.
+    """
+    while field.is_relation:  # a one-to-one primary key: the key it points to
+        field = field.target_field
+    if isinstance(field, models.IntegerField):
+        low, high = integer_range(field, using)
+        return parse_integer(value, name, low=low, high=high)
+    invalid = InvalidArgument(f"{shown(value)} is not a valid {name}.", argument=name)
+    if value is None or isinstance(
+        value, (bool, bytes, bytearray, list, tuple, dict, set)
+    ):
+        raise invalid
+    if isinstance(value, str):
+        require_text(value, name)
+    try:
+        return field.to_python(value)
+    except (ValidationError, TypeError, ValueError, AttributeError) as err:
+        raise invalid from err

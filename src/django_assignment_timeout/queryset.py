@@ -58,7 +58,7 @@ class AssignmentQuerySet(models.QuerySet[Any]):
         )
 
     def accept(
-        self, pk: Any, assignee: Any, *, attempt: int | None = None
+        self, pk: Any, assignee: Any, *, attempt: int | str | None = None
     ) -> AssignmentEvent:
         """Accept the open offer of ``pk``; see :func:`.lifecycle.accept`."""
         return lifecycle.accept(
@@ -66,7 +66,12 @@ class AssignmentQuerySet(models.QuerySet[Any]):
         )
 
     def reject(
-        self, pk: Any, assignee: Any, *, reason: str = "", attempt: int | None = None
+        self,
+        pk: Any,
+        assignee: Any,
+        *,
+        reason: str = "",
+        attempt: int | str | None = None,
     ) -> AssignmentEvent:
         """Reject the open offer of ``pk``; see :func:`.lifecycle.reject`."""
         return lifecycle.reject(
@@ -74,7 +79,7 @@ class AssignmentQuerySet(models.QuerySet[Any]):
         )
 
     def expire(
-        self, pk: Any, *, attempt: int | None = None, force: bool = False
+        self, pk: Any, *, attempt: int | str | None = None, force: bool = False
     ) -> AssignmentEvent:
         """Expire the offer of ``pk``; see :func:`.lifecycle.expire`."""
         return lifecycle.expire(

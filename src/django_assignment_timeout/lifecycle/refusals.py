@@ -17,7 +17,9 @@ from django_assignment_timeout.events import AssignmentEvent
 from django_assignment_timeout.exceptions import (
     AlreadyOffered,
     AlreadyTaken,
+    AssignmentError,
     AssignmentNotFound,
+    InvalidArgument,
     NoActiveOffer,
     NotOfferedToYou,
     OfferExpired,
@@ -33,6 +35,7 @@ __all__ = [
     "Refusal",
     "last_offer_expired_for",
     "snapshot",
+    "unknown_assignee",
     "why_not_answered",
     "why_not_expired",
     "why_not_pending",
@@ -72,9 +75,17 @@ def snapshot(
 
 
 def why_not_pending(
-    model: type[models.Model], opts: AssignmentOptions, pk: Any, using: str
-) -> TransitionError:
-    """Why an offer changed no row: offered or taken already, or missing."""
+    model: type[models.Model],
+    opts: AssignmentOptions,
+    pk: Any,
+    assignee_pk: Any,
+    using: str,
+) -> AssignmentError:
+    """Why an offer changed no row: missing, offered or taken already, or no such assignee.
+
+    In that order: the assignment's state is the first thing the caller
+    needs to know, whoever the offer was for.
+    """
     try:
         row = snapshot(model, opts, pk, using)
     except AssignmentNotFound as err:
@@ -84,9 +95,23 @@ def why_not_pending(
         return AlreadyOffered("This assignment is already offered to someone.", pk=pk)
     if status == opts.accepted:
         return AlreadyTaken(pk=pk)
-    return AlreadyOffered(
-        f"This assignment is {status!s}, not {opts.pending!s}; it can not be offered.",
-        pk=pk,
+    if status != opts.pending:
+        return AlreadyOffered(
+            f"This assignment is {status!s}, not {opts.pending!s}; it can not be offered.",
+            pk=pk,
+        )
+    if not opts.assignee_rows(assignee_pk, using).exists():
+        return unknown_assignee(opts, assignee_pk)
+    # Pending now, but not when our UPDATE ran: an offer ended meanwhile.
+    return AlreadyOffered("The assignment changed meanwhile; try again.", pk=pk)
+
+
+def unknown_assignee(opts: AssignmentOptions, assignee_pk: Any) -> InvalidArgument:
+    """The refusal of an offer to an assignee key no row has (HTTP 400)."""
+    related = opts.model._meta.get_field(opts.assignee_field).related_model
+    return InvalidArgument(
+        f"{related._meta.verbose_name} {assignee_pk} does not exist.",  # type: ignore[union-attr]
+        argument="assignee",
     )
 
 

@@ -14,7 +14,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.db import connections, router, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, Q
 
 from django_assignment_timeout import signals
 from django_assignment_timeout.after_commit import (
@@ -24,7 +24,8 @@ from django_assignment_timeout.after_commit import (
 )
 from django_assignment_timeout.clock import DatabaseNow, database_now, deadline_in
 from django_assignment_timeout.events import AssignmentEvent
-from django_assignment_timeout.exceptions import InvalidArgument, TransitionError
+from django_assignment_timeout.exceptions import TransitionError
+from django_assignment_timeout.lifecycle.arguments import offer_seconds, offer_values
 from django_assignment_timeout.lifecycle.refusals import (
     why_not_answered,
     why_not_expired,
@@ -35,9 +36,14 @@ from django_assignment_timeout.options import (
     EXPIRES_AT,
     STARTED_AT,
     AssignmentOptions,
+    integer_range,
     options_for,
 )
-from django_assignment_timeout.validation import require_attempt
+from django_assignment_timeout.validation import (
+    require_attempt,
+    require_bool,
+    require_text,
+)
 
 if TYPE_CHECKING:
     from django.db import models
@@ -58,22 +64,27 @@ def offer(
 
     ``timeout`` (seconds or a timedelta) overrides the model's timeout for
     this offer; ``values`` sets other fields at the same time (GTS:
-    ``assignment_mode="MANUAL"``). Raises :class:`.AlreadyOffered` or
-    :class:`.AlreadyTaken` when the row is not pending.
+    ``assignment_mode="MANUAL"``), each cleaned as ``full_clean`` would.
+    Raises :class:`.AssignmentNotFound`, :class:`.AlreadyOffered` or
+    :class:`.AlreadyTaken` when the row is not pending, and
+    :class:`.InvalidArgument` for a bad argument or an assignee that does not
+    exist.
     """
     opts = options_for(model)
-    pk = opts.key(pk)
-    assignee_pk = opts.assignee_pk(assignee)
-    opts.check_offer_values(values)
     using = using or router.db_for_write(model)
-    seconds = opts.timeout_seconds(
-        _instance_or_none(model, pk, using) if callable(opts.timeout) else None,
-        assignee,
-        override=timeout,
-    )
+    pk = opts.key(pk, using)
+    assignee_pk = opts.assignee_pk(assignee, using)
+    values = offer_values(opts, values, using)
+    seconds = offer_seconds(model, opts, pk, assignee, assignee_pk, timeout, using)
     rows = model._base_manager.using(using).filter(pk=pk)
+    # The assignee must exist when the UPDATE runs: PostgreSQL and SQLite
+    # check the foreign key only at the commit, after offer() has returned
+    # (or far later, inside an outer atomic()). In the WHERE clause it costs
+    # no extra query; a refusal then says which condition failed.
+    assignee_exists = Exists(opts.assignee_rows(assignee_pk, using))
     with transaction.atomic(using=using):
-        changed = rows.filter(**{opts.status_field: opts.pending}).update(
+        pending = rows.filter(assignee_exists, **{opts.status_field: opts.pending})
+        changed = pending.update(
             **values,
             **{
                 opts.status_field: opts.offered,
@@ -94,7 +105,7 @@ def offer(
                 robust=True,
             )
             return event
-    raise why_not_pending(model, opts, pk, using)
+    raise why_not_pending(model, opts, pk, assignee_pk, using)
 
 
 def accept(
@@ -102,7 +113,7 @@ def accept(
     pk: Any,
     assignee: Any,
     *,
-    attempt: int | None = None,
+    attempt: int | str | None = None,
     using: str | None = None,
 ) -> AssignmentEvent:
     """Accept the open offer of ``pk`` as ``assignee`` before its deadline.
@@ -112,13 +123,13 @@ def accept(
     :class:`.NotOfferedToYou`, :class:`.AlreadyTaken` or :class:`.NoActiveOffer`.
     """
     opts = options_for(model)
-    require_attempt(attempt)
+    using = using or router.db_for_write(model)
     return _answer(
         model,
         opts,
-        opts.key(pk),
-        opts.assignee_pk(assignee),
-        attempt,
+        opts.key(pk, using),
+        opts.assignee_pk(assignee, using),
+        _attempt(model, attempt, using),
         using,
         kind="accepted",
         changes={opts.status_field: opts.accepted, EXPIRES_AT: None},
@@ -131,19 +142,20 @@ def reject(
     assignee: Any,
     *,
     reason: str = "",
-    attempt: int | None = None,
+    attempt: int | str | None = None,
     using: str | None = None,
 ) -> AssignmentEvent:
     """Turn down the open offer of ``pk`` as ``assignee``; the row goes back to pending."""
     opts = options_for(model)
-    if not isinstance(reason, str):
-        raise InvalidArgument("reason must be a string.")
-    require_attempt(attempt)
+    using = using or router.db_for_write(model)
+    pk, assignee_pk = opts.key(pk, using), opts.assignee_pk(assignee, using)
+    attempt = _attempt(model, attempt, using)
+    require_text(reason, "reason")
     return _answer(
         model,
         opts,
-        opts.key(pk),
-        opts.assignee_pk(assignee),
+        pk,
+        assignee_pk,
         attempt,
         using,
         kind="rejected",
@@ -156,7 +168,7 @@ def expire(
     model: type[models.Model],
     pk: Any,
     *,
-    attempt: int | None = None,
+    attempt: int | str | None = None,
     force: bool = False,
     using: str | None = None,
 ) -> AssignmentEvent:
@@ -168,9 +180,10 @@ def expire(
     :class:`.NoActiveOffer` or :class:`.AlreadyTaken` when there is nothing to do.
     """
     opts = options_for(model)
-    pk = opts.key(pk)
-    require_attempt(attempt)
     using = using or router.db_for_write(model)
+    pk = opts.key(pk, using)
+    attempt = _attempt(model, attempt, using)
+    require_bool(force, "force")
     rows = model._base_manager.using(using).filter(pk=pk)
     offered = Q(**{opts.status_field: opts.offered})
     if attempt is not None:
@@ -212,13 +225,12 @@ def _answer(
     pk: Any,
     assignee_pk: Any,
     attempt: int | None,
-    using: str | None,
+    using: str,
     *,
     kind: str,
     changes: dict[str, Any],
     reason: str = "",
 ) -> AssignmentEvent:
-    using = using or router.db_for_write(model)
     rows = model._base_manager.using(using).filter(pk=pk)
     with transaction.atomic(using=using):
         if connections[using].vendor == "mysql":
@@ -268,8 +280,10 @@ def _answer(
     raise refusal.error
 
 
-def _instance_or_none(model: type[models.Model], pk: Any, using: str) -> Any:
-    return model._base_manager.using(using).filter(pk=pk).first()
+def _attempt(model: type[models.Model], attempt: Any, using: str) -> int | None:
+    # Parsed like an integer key ("2" from a form is 2), within the column.
+    _, high = integer_range(model._meta.get_field(ATTEMPT), using)
+    return require_attempt(attempt, high=high)
 
 
 def _expire_quietly(
