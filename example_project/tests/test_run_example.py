@@ -95,10 +95,15 @@ def test_a_signal_stops_every_process_and_exits_0(tmp_path, signum):
             stderr=subprocess.STDOUT,
         )
     try:
+        # The scheduler announces its loop once its signal handlers are in
+        # place: a signal before that would find it still starting Django.
         wait_for(
-            lambda: "GTS example running" in log.read_text(),
+            lambda: (
+                "GTS example running" in log.read_text()
+                and "[scheduler] sweeping every" in log.read_text()
+            ),
             90,
-            "the banner",
+            "the banner and the scheduler's loop",
             log.read_text,
         )
         runner.send_signal(signum)

@@ -20,6 +20,7 @@ def run_until_stopped(
     *,
     on_error: Callable[[Exception], None],
     on_stop: Callable[[int], None] | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> None:
     """Call ``tick`` every ``interval`` seconds until SIGTERM or SIGINT.
 
@@ -28,7 +29,10 @@ def run_until_stopped(
     finish (a batch is never cut in half), then ``on_stop`` is told which
     signal it was and the loop returns. A tick that raises goes to
     ``on_error`` and the loop goes on: a database restart or a lost
-    connection must not kill a long-running process.
+    connection must not kill a long-running process. ``on_start`` is called
+    once the signal handlers are in place, so what it announces ("SIGTERM
+    stops") holds from then on: a supervisor that waits for it can stop the
+    loop cleanly.
     """
     # The handler runs between two bytecodes of this thread, which may be
     # holding any lock at that moment, so it takes none: it records the signal
@@ -50,6 +54,8 @@ def run_until_stopped(
         for signum in (signal.SIGTERM, signal.SIGINT)
     }
     try:
+        if on_start is not None:
+            on_start()
         while not received:
             close_old_connections()
             try:

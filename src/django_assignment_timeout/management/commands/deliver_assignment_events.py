@@ -123,12 +123,17 @@ class Command(BaseCommand):
                 f"received signal {signum}, finished the delivery in progress"
             )
 
-        self.stdout.write(f"delivering every {interval:g}s; SIGTERM or SIGINT stops")
-        self.stdout.flush()
+        def started() -> None:
+            self.stdout.write(
+                f"delivering every {interval:g}s; SIGTERM or SIGINT stops"
+            )
+            self.stdout.flush()
+
         run_until_stopped(
             lambda: self._deliver(batch_size, max_batches, quiet_when_idle=True),
             interval,
             on_error=report,
             on_stop=stopped_by,
+            on_start=started,
         )
         self.stdout.write("stopped")

@@ -168,8 +168,10 @@ class Command(BaseCommand):
                 str(err) if isinstance(err, CommandError) else f"Sweep failed: {err!r}"
             )
 
-        self.stdout.write(f"sweeping every {interval:g}s; SIGTERM or SIGINT stops")
-        self.stdout.flush()
+        def started() -> None:
+            self.stdout.write(f"sweeping every {interval:g}s; SIGTERM or SIGINT stops")
+            self.stdout.flush()
+
         # A delivery backlog may take one interval per tick, so sweeps stay on
         # schedule; the rest goes out next tick.
         run_until_stopped(
@@ -179,5 +181,6 @@ class Command(BaseCommand):
             interval,
             on_error=report,
             on_stop=stopped_by,
+            on_start=started,
         )
         self.stdout.write("stopped")
