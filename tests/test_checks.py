@@ -310,28 +310,35 @@ def test_a_typo_fails_manage_py_check(typo_installed_model):
 # -- E002 for an integer status ----------------------------------------------
 
 
-@isolate_apps("tests.testapp")
-def test_e002_for_an_integer_status_names_the_type_and_the_values_to_write():
-    class Page(ExpiringAssignmentMixin):
-        class Status(models.IntegerChoices):
-            PENDING = 0
-            OFFERED = 1
-            ACCEPTED = 2
+class PageStatus(models.IntegerChoices):
+    PENDING = 0
+    OFFERED = 1
+    ACCEPTED = 2
 
+
+def integer_status_model(pending, offered, accepted):
+    """A model with an IntegerChoices status whose AssignmentMeta names these
+    values; call it inside an isolate_apps test, whose registry keeps it."""
+    values = {"pending": pending, "offered": offered, "accepted": accepted}
+
+    class Page(ExpiringAssignmentMixin):
         status = models.PositiveSmallIntegerField(
-            choices=Status, default=Status.PENDING
+            choices=PageStatus, default=PageStatus.PENDING
         )
         assignee = models.ForeignKey(
             Driver, null=True, on_delete=models.SET_NULL, related_name="+"
         )
+        AssignmentMeta = type("AssignmentMeta", (), values)
 
         class Meta:
             app_label = "testapp"
 
-        class AssignmentMeta:
-            pending, offered, accepted = "0", 1, 7
+    return Page
 
-    messages = model_ids(Page)
+
+@isolate_apps("tests.testapp")
+def test_e002_for_an_integer_status_names_the_type_and_the_values_to_write():
+    messages = model_ids(integer_status_model("0", 1, 7))
     assert ids(messages) == ["assignment_timeout.E002", "assignment_timeout.E002"]
     wrong_type, not_a_choice = messages
     assert wrong_type.msg == (
@@ -347,28 +354,7 @@ def test_e002_for_an_integer_status_names_the_type_and_the_values_to_write():
 
 @isolate_apps("tests.testapp")
 def test_integer_choices_members_and_plain_ints_are_both_clean():
-    class Page(ExpiringAssignmentMixin):
-        class Status(models.IntegerChoices):
-            PENDING = 0
-            OFFERED = 1
-            ACCEPTED = 2
-
-        status = models.PositiveSmallIntegerField(
-            choices=Status, default=Status.PENDING
-        )
-        assignee = models.ForeignKey(
-            Driver, null=True, on_delete=models.SET_NULL, related_name="+"
-        )
-
-        class Meta:
-            app_label = "testapp"
-
-        class AssignmentMeta:
-            pending = 0
-            offered = 1
-            accepted = 2
-
-    assert model_ids(Page) == []
+    assert model_ids(integer_status_model(0, 1, 2)) == []
 
 
 @isolate_apps("tests.testapp")
