@@ -58,15 +58,9 @@ def check_settings(
             )
         )
     for name, check_id in (("BATCH_SIZE", "E013"), ("MAX_BATCHES", "E014")):
-        value = getattr(app_settings, name)
-        if not is_positive_int(value):
-            errors.append(
-                Error(
-                    f"ASSIGNMENT_TIMEOUT_{name} must be a positive integer, not {value!r}.",
-                    hint="Use the default unless a benchmark says otherwise.",
-                    id=f"{PREFIX}.{check_id}",
-                )
-            )
+        errors += _positive_int_errors(
+            name, "Use the default unless a benchmark says otherwise.", check_id
+        )
     if not apps.is_installed("django.contrib.contenttypes"):
         errors.append(
             Error(
@@ -86,6 +80,20 @@ def check_settings(
     return errors
 
 
+def _positive_int_errors(name: str, hint: str, check_id: str) -> list[CheckMessage]:
+    """The check's error when the setting is not a positive int, as the runtime wants."""
+    value = getattr(app_settings, name)
+    if is_positive_int(value):
+        return []
+    return [
+        Error(
+            f"ASSIGNMENT_TIMEOUT_{name} must be a positive integer, not {value!r}.",
+            hint=hint,
+            id=f"{PREFIX}.{check_id}",
+        )
+    ]
+
+
 def _seconds_or_error(name: str, hint: str, check_id: str) -> float | Error:
     """The setting in seconds, as the runtime reads it, or the check's error."""
     setting = f"ASSIGNMENT_TIMEOUT_{name}"
@@ -102,15 +110,9 @@ def check_delivery_settings(
     """Validate the ``ASSIGNMENT_TIMEOUT_DELIVERY_*`` settings."""
     errors: list[CheckMessage] = []
     for name in ("DELIVERY_BATCH_SIZE", "DELIVERY_MAX_ATTEMPTS"):
-        value = getattr(app_settings, name)
-        if not is_positive_int(value):
-            errors.append(
-                Error(
-                    f"ASSIGNMENT_TIMEOUT_{name} must be a positive integer, not {value!r}.",
-                    hint="Use the default unless you have measured otherwise.",
-                    id=f"{PREFIX}.E032",
-                )
-            )
+        errors += _positive_int_errors(
+            name, "Use the default unless you have measured otherwise.", "E032"
+        )
     for name in ("DELIVERY_BACKOFF", "DELIVERY_BACKOFF_MAX", "DELIVERY_LEASE"):
         value = getattr(app_settings, name)
         if not is_positive_number(value):
