@@ -38,6 +38,8 @@ class Block:
     name: str
     fragment: str
     text: str
+    #: The file a ``literalinclude`` shows (``text`` is what it shows of it).
+    include: Path | None = None
 
     @property
     def where(self) -> str:
@@ -71,8 +73,10 @@ def _rst_blocks(path: Path) -> list[Block]:
             (lines[i] for i in range(index - 1, -1, -1) if lines[i].strip()), ""
         )
         fragment = _FRAGMENT_RST.match(previous)
+        include = None
         if match["kind"] == "literalinclude":
-            body = [f"(literalinclude {match['arg'].strip()})"]
+            include = (path.parent / match["arg"].strip()).resolve()
+            body = _included(include, options).splitlines()
         found.append(
             Block(
                 path,
@@ -80,9 +84,27 @@ def _rst_blocks(path: Path) -> list[Block]:
                 options.get("name", ""),
                 fragment["reason"] if fragment else "",
                 textwrap.dedent("\n".join(body)).strip("\n") + "\n",
+                include,
             )
         )
     return found
+
+
+def _included(include: Path, options: dict[str, str]) -> str:
+    """What a literalinclude shows: the file, cut as Sphinx cuts it.
+
+    ``start-after`` keeps the lines after the first line containing it,
+    ``end-before`` the lines before the first (later) line containing it.
+    """
+    assert "pyobject" not in options, (
+        f"{include}: :pyobject: drops the imports, so the block fails when pasted"
+    )
+    lines = include.read_text().splitlines()
+    if after := options.get("start-after"):
+        lines = lines[next(i for i, s in enumerate(lines) if after in s) + 1 :]
+    if before := options.get("end-before"):
+        lines = lines[: next(i for i, s in enumerate(lines) if before in s)]
+    return "\n".join(lines)
 
 
 def _markdown_blocks(path: Path) -> list[Block]:

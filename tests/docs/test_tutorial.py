@@ -1,0 +1,78 @@
+"""The tutorial, and the exceptions recipe, done as a new user would.
+
+Each test starts a project the way the page says (``startproject`` and
+``startapp`` on the built wheel), pastes the page's blocks where the page
+says to, runs the page's commands, and checks what the page shows.
+"""
+
+from __future__ import annotations
+
+import json
+
+from tests.docs.blocks import block
+from tests.docs.project import start_project
+
+
+def _tutorial_project(tmp_path, wheel_python):
+    """Steps 1 and 2: the project, the settings, the model, the tables."""
+    project = start_project(tmp_path / "site", wheel_python)
+    assert block("tutorial-startproject").splitlines() == [
+        "$ django-admin startproject mysite .",
+        "$ python manage.py startapp repairs",
+    ]  # what start_project just did
+    project.append("mysite/settings.py", block("tutorial-settings"))
+    project.write("repairs/models.py", block("tutorial-models"))
+    project.console(block("tutorial-migrate"))
+    return project
+
+
+def test_the_tutorial_runs_as_shown(tmp_path, wheel_python):
+    project = _tutorial_project(tmp_path, wheel_python)
+
+    # Steps 3 and 4 are one shell session, pasted in the order shown.
+    session = block("tutorial-session-late") + block("tutorial-session-sweep")
+    output = project.manage("shell", stdin=session)
+
+    shown = block("tutorial-session-late-output") + block(
+        "tutorial-session-sweep-output"
+    )
+    assert output.splitlines()[-len(shown.splitlines()) :] == shown.splitlines()
+    project.console(block("tutorial-sweep"))  # compares the sweep's output
+    status = "from repairs.models import Repair; print(Repair.objects.get().status)"
+    assert project.manage("shell", "-c", status).splitlines()[-1] == "open"
+
+
+def test_the_exceptions_recipe_maps_refusals_to_responses(tmp_path, wheel_python):
+    project = _tutorial_project(tmp_path, wheel_python)
+    project.write("repairs/views.py", block("exceptions-view"))
+    # The URL is the user's choice; the page leaves routing to them.
+    project.append(
+        "mysite/urls.py",
+        "from repairs.views import accept_repair\n"
+        'urlpatterns += [path("repairs/<pk>/accept/", accept_repair)]\n',
+    )
+    answers = project.manage(
+        "shell",
+        stdin="""\
+import json
+from django.contrib.auth.models import User
+from django.test import Client
+from django.test.utils import setup_test_environment
+from repairs.models import Repair
+
+setup_test_environment()  # lets the test client's host in
+alice, bob = User.objects.create_user("alice"), User.objects.create_user("bob")
+repair = Repair.objects.create(title="Boiler")
+repair.offer(alice)
+answers = []
+for user, attempt in [(bob, "1"), (alice, "x"), (alice, "1"), (alice, "1")]:
+    client = Client()
+    client.force_login(user)
+    response = client.post(f"/repairs/{repair.pk}/accept/", {"attempt": attempt})
+    answers.append([response.status_code, response.json()["code"]])
+print(json.dumps(answers))
+""",
+    )
+    statuses = json.loads(answers.splitlines()[-1])
+    assert [status for status, _ in statuses] == [403, 400, 200, 409]
+    assert statuses[2] == [200, "accepted"]
