@@ -31,7 +31,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.docs.blocks import ROOT
+from tests.docs.blocks import ROOT, block
 
 # What the sdist/wheel is built from: the tracked inputs of pyproject.toml.
 _SOURCE = ["pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", "src"]
@@ -179,4 +179,20 @@ def start_project(directory: Path, python: Path, *apps: str) -> Project:
     project.run("-m", "django", "startproject", "mysite", ".")
     for app in apps:
         project.manage("startapp", app)
+    return project
+
+
+def tutorial_project(tmp_path: Path, wheel_python: Path) -> Project:
+    """The tutorial's steps 1 and 2: project, settings, model, tables.
+
+    The testing guide and the exceptions recipe build on this project.
+    """
+    project = start_project(tmp_path / "site", wheel_python)
+    assert block("tutorial-startproject").splitlines() == [
+        "$ django-admin startproject mysite .",
+        "$ python manage.py startapp repairs",
+    ]  # what start_project just did
+    project.append("mysite/settings.py", block("tutorial-settings"))
+    project.write("repairs/models.py", block("tutorial-models"))
+    project.console(block("tutorial-migrate"))
     return project

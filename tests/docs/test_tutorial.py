@@ -10,24 +10,11 @@ from __future__ import annotations
 import json
 
 from tests.docs.blocks import block
-from tests.docs.project import start_project
-
-
-def _tutorial_project(tmp_path, wheel_python):
-    """Steps 1 and 2: the project, the settings, the model, the tables."""
-    project = start_project(tmp_path / "site", wheel_python)
-    assert block("tutorial-startproject").splitlines() == [
-        "$ django-admin startproject mysite .",
-        "$ python manage.py startapp repairs",
-    ]  # what start_project just did
-    project.append("mysite/settings.py", block("tutorial-settings"))
-    project.write("repairs/models.py", block("tutorial-models"))
-    project.console(block("tutorial-migrate"))
-    return project
+from tests.docs.project import tutorial_project
 
 
 def test_the_tutorial_runs_as_shown(tmp_path, wheel_python):
-    project = _tutorial_project(tmp_path, wheel_python)
+    project = tutorial_project(tmp_path, wheel_python)
 
     # Steps 3 and 4 are one shell session, pasted in the order shown.
     session = block("tutorial-session-late") + block("tutorial-session-sweep")
@@ -43,7 +30,7 @@ def test_the_tutorial_runs_as_shown(tmp_path, wheel_python):
 
 
 def test_the_exceptions_recipe_maps_refusals_to_responses(tmp_path, wheel_python):
-    project = _tutorial_project(tmp_path, wheel_python)
+    project = tutorial_project(tmp_path, wheel_python)
     project.write("repairs/views.py", block("exceptions-view"))
     # The URL is the user's choice; the page leaves routing to them.
     project.append(
