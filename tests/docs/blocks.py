@@ -5,8 +5,12 @@ A block that a test runs carries a name: in reStructuredText the
 in the README an HTML comment on the line before its fence
 (``<!-- block: quickstart-settings -->``). A test fetches it with
 :func:`block` and runs it. A block no test can run (a sketch of a user's own
-code, a shell transcript) says why on the line before it: ``.. fragment:
-<reason>`` in reStructuredText, ``<!-- fragment: <reason> -->`` in the README.
+code, a shell transcript) says why just before it: ``.. fragment: <reason>``
+in reStructuredText (a comment; leave a blank line after it, as docutils
+wants), ``<!-- fragment: <reason> -->`` on the line before the README's fence.
+A ``literalinclude`` block's text is what it shows of its file (cut by
+``:start-after:`` / ``:end-before:``); ``:pyobject:`` is refused, because it
+drops the imports a pasted block needs.
 """
 
 from __future__ import annotations
