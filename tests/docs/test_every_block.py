@@ -36,3 +36,11 @@ def test_every_block_is_run_by_a_test_or_marked_a_fragment_with_its_reason():
 def test_block_names_are_unique():
     names = [b.name for b in all_blocks() if b.name]
     assert sorted({n for n in names if names.count(n) > 1}) == []
+
+
+def test_a_fragment_says_why_in_words():
+    """A reason is a sentence a reader can check, not a bare "skip" or "n/a"."""
+    terse = [
+        b.where for b in all_blocks() if b.fragment and len(b.fragment.split()) < 3
+    ]
+    assert terse == []
