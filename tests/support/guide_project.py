@@ -31,7 +31,6 @@ INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django_assignment_timeout",
-    "pages",
 ]
 DATABASES = {
     "default": {
@@ -157,20 +156,24 @@ print(json.dumps({"expired": page.assignment_events().filter(kind="expired").cou
 """
 
 
-def write_project(path: Path, files: dict[str, str], *, apps: tuple[str, ...] = ("pages",)) -> Path:
+def write_project(
+    path: Path, files: dict[str, str], *, apps: tuple[str, ...] = ("pages",)
+) -> Path:
     """A project in ``path``: ``manage.py``, ``backend/settings.py`` from
-    ``files["settings"]`` (appended to :data:`BASE_SETTINGS`), the ``pages``
-    app, and every other file of ``files`` by its path."""
+    ``files["settings"]`` (appended to :data:`BASE_SETTINGS`), the project's
+    ``apps`` installed (the ``pages`` app written when it is one of them), and
+    every other file of ``files`` by its path."""
     settings = BASE_SETTINGS + files.pop("settings", "")
-    extra_apps = [a for a in apps if a != "pages"]
-    if extra_apps:
-        settings += f"\nINSTALLED_APPS += {extra_apps!r}\n"
+    # After the guide's block, which may list INSTALLED_APPS itself.
+    settings += (
+        f"\nINSTALLED_APPS += [a for a in {list(apps)!r} if a not in INSTALLED_APPS]\n"
+    )
+    pages = {"pages/__init__.py": "", "pages/models.py": MODELS} if "pages" in apps else {}
     layout = {
         "manage.py": MANAGE,
         "backend/__init__.py": "",
         "backend/settings.py": settings,
-        "pages/__init__.py": "",
-        "pages/models.py": MODELS,
+        **pages,
         **files,
     }
     for name, text in layout.items():
