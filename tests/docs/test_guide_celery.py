@@ -121,7 +121,9 @@ def test_the_guides_worker_and_beat_sweep_an_offer_left_alone_exactly_once(
     queue = f"beat-{uuid.uuid4().hex[:8]}"
     project = write_celery_project(tmp_path / "site", broker_url=REDIS_URL, queue=queue)
     settings = project / "backend" / "settings.py"
-    settings.write_text(settings.read_text() + "ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL = 1\n")
+    settings.write_text(
+        settings.read_text() + "ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL = 1\n"
+    )
     _migrated(project)
     commands = _guide_commands()
     worker = children.start(

@@ -70,9 +70,7 @@ def _delete_queue(queue: str) -> None:
 def test_the_deployment_checks_answer_from_a_real_worker(tmp_path, children):
     queue = f"render-{uuid.uuid4().hex[:8]}"
     env = _env(tmp_path, queue)
-    migrated = run_python(
-        "manage.py", "migrate", env=env, cwd=EXAMPLE, timeout=120
-    )
+    migrated = run_python("manage.py", "migrate", env=env, cwd=EXAMPLE, timeout=120)
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     worker = children.start(
         "worker",
@@ -107,7 +105,5 @@ def test_the_deployment_checks_answer_from_a_real_worker(tmp_path, children):
     ):
         assert task in registered, registered
     assert session.returncode == 0, session.stderr
-    assert ast.literal_eval(session.stdout.splitlines()[-1]) == ast.literal_eval(
-        shown
-    )
+    assert ast.literal_eval(session.stdout.splitlines()[-1]) == ast.literal_eval(shown)
     assert "logistics.check_expired_driver_assignments[" in worker.output()

@@ -168,7 +168,9 @@ def write_project(
     settings += (
         f"\nINSTALLED_APPS += [a for a in {list(apps)!r} if a not in INSTALLED_APPS]\n"
     )
-    pages = {"pages/__init__.py": "", "pages/models.py": MODELS} if "pages" in apps else {}
+    pages = (
+        {"pages/__init__.py": "", "pages/models.py": MODELS} if "pages" in apps else {}
+    )
     layout = {
         "manage.py": MANAGE,
         "backend/__init__.py": "",
