@@ -8,9 +8,7 @@ Each refusal is a library exception with a 4xx ``http_status`` and a
 from __future__ import annotations
 
 import dataclasses
-import re
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
@@ -28,11 +26,10 @@ from django_assignment_timeout.exceptions import (
 )
 from django_assignment_timeout.models import AssignmentEvent
 from django_assignment_timeout.options import options_for
+from tests.docs.blocks import block
 from tests.testapp.models import Driver, StockRequest, Ticket
 
 pytestmark = pytest.mark.django_db
-
-DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def with_timeout(monkeypatch, model, timeout):
@@ -65,10 +62,7 @@ def test_invalid_argument_has_an_http_status_a_code_and_a_message():
 
 def recipe_view():
     """The view recipe of docs/reference/exceptions.rst, run as written."""
-    text = (DOCS / "reference" / "exceptions.rst").read_text()
-    block = re.search(r"\.\. code-block:: python\n\n((?:   .*\n|\n)+)", text)
-    assert block, "the recipe is the first python block of exceptions.rst"
-    source = "\n".join(line[3:] for line in block.group(1).splitlines())
+    source = block("exceptions-view")  # by name, as tests/docs/ fetch blocks
     # The recipe's own app is "repairs"; here the UUID-keyed Ticket stands in.
     source = source.replace("from repairs.models import Repair", "")
     namespace = {"Repair": Ticket}

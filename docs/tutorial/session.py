@@ -1,4 +1,4 @@
-# The tutorial's shell session. tests/test_docs_tutorial.py runs this file with
+# The tutorial's shell session. tests/docs/test_tutorial.py pastes this file into
 # `manage.py shell`, so what the tutorial shows is what the library does.
 from __future__ import annotations
 

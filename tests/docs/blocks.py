@@ -5,8 +5,12 @@ A block that a test runs carries a name: in reStructuredText the
 in the README an HTML comment on the line before its fence
 (``<!-- block: quickstart-settings -->``). A test fetches it with
 :func:`block` and runs it. A block no test can run (a sketch of a user's own
-code, a shell transcript) says why on the line before it: ``.. fragment:
-<reason>`` in reStructuredText, ``<!-- fragment: <reason> -->`` in the README.
+code, a shell transcript) says why just before it: ``.. fragment: <reason>``
+in reStructuredText (a comment; leave a blank line after it, as docutils
+wants), ``<!-- fragment: <reason> -->`` on the line before the README's fence.
+A ``literalinclude`` block's text is what it shows of its file (cut by
+``:start-after:`` / ``:end-before:``); ``:pyobject:`` is refused, because it
+drops the imports a pasted block needs.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ class Block:
     name: str
     fragment: str
     text: str
+    #: The file a ``literalinclude`` shows (``text`` is what it shows of it).
+    include: Path | None = None
 
     @property
     def where(self) -> str:
@@ -71,8 +77,10 @@ def _rst_blocks(path: Path) -> list[Block]:
             (lines[i] for i in range(index - 1, -1, -1) if lines[i].strip()), ""
         )
         fragment = _FRAGMENT_RST.match(previous)
+        include = None
         if match["kind"] == "literalinclude":
-            body = [f"(literalinclude {match['arg'].strip()})"]
+            include = (path.parent / match["arg"].strip()).resolve()
+            body = _included(include, options).splitlines()
         found.append(
             Block(
                 path,
@@ -80,9 +88,27 @@ def _rst_blocks(path: Path) -> list[Block]:
                 options.get("name", ""),
                 fragment["reason"] if fragment else "",
                 textwrap.dedent("\n".join(body)).strip("\n") + "\n",
+                include,
             )
         )
     return found
+
+
+def _included(include: Path, options: dict[str, str]) -> str:
+    """What a literalinclude shows: the file, cut as Sphinx cuts it.
+
+    ``start-after`` keeps the lines after the first line containing it,
+    ``end-before`` the lines before the first (later) line containing it.
+    """
+    assert "pyobject" not in options, (
+        f"{include}: :pyobject: drops the imports, so the block fails when pasted"
+    )
+    lines = include.read_text().splitlines()
+    if after := options.get("start-after"):
+        lines = lines[next(i for i, s in enumerate(lines) if after in s) + 1 :]
+    if before := options.get("end-before"):
+        lines = lines[: next(i for i, s in enumerate(lines) if before in s)]
+    return "\n".join(lines)
 
 
 def _markdown_blocks(path: Path) -> list[Block]:
