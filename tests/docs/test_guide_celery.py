@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import shlex
-import sys
 import uuid
 from datetime import datetime, timedelta
 
@@ -19,8 +18,9 @@ from celery import Celery
 
 from django_assignment_timeout.schedulers.celery import beat_schedule
 from tests.docs.blocks import block
+from tests.support import guide_project
 from tests.support.celery_app import REDIS_URL
-from tests.support.children import json_line, run_python
+from tests.support.children import json_line
 from tests.support.guide_project import project_env, write_celery_project
 from tests.support.polling import wait_for
 
@@ -29,6 +29,12 @@ from tests.support.polling import wait_for
 WORKER_FLAGS = [
     "--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
 ]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _on_the_built_wheel(wheel_python, monkeypatch):
+    """Every project of this module runs on a venv with the built wheel installed."""
+    monkeypatch.setattr(guide_project, "PYTHON", str(wheel_python))
 
 
 def _delete_queue(broker_url: str, queue: str) -> None:
@@ -43,8 +49,8 @@ def _delete_queue(broker_url: str, queue: str) -> None:
 
 
 def _manage(project, *args: str, timeout: float = 120):
-    return run_python(
-        "manage.py", *args, env=project_env(), cwd=project, timeout=timeout
+    return guide_project.run_in(
+        project, "manage.py", *args, env=project_env(), timeout=timeout
     )
 
 
@@ -63,7 +69,7 @@ def _guide_commands() -> dict[str, list[str]]:
     for line in block("celery-run").splitlines():
         words = shlex.split(line.removeprefix("$ "))
         assert words[:3] == ["celery", "-A", "backend"], line
-        commands[words[3]] = [sys.executable, "-m", *words]
+        commands[words[3]] = [guide_project.PYTHON, "-m", *words]
     assert sorted(commands) == ["beat", "worker"]
     return commands
 
@@ -90,11 +96,8 @@ def test_the_guides_standard_layout_expires_an_offer_precisely_with_a_real_worke
         with worker:
             wait_for(lambda: "ready." in worker.output(), 60, "worker ready")
             offered = json_line(
-                run_python(
-                    "web_offer.py", "1.5", "30", env=project_env(), cwd=project,
-                    timeout=90,
-                )
-            )  # fmt: skip
+                guide_project.run_in(project, "web_offer.py", "1.5", "30", timeout=90)
+            )
     finally:
         _delete_queue(REDIS_URL, queue)
     output = worker.output()
@@ -134,9 +137,8 @@ def test_the_guides_worker_and_beat_sweep_an_offer_left_alone_exactly_once(
         with worker, beat:
             wait_for(lambda: "ready." in worker.output(), 60, "worker ready")
             swept = json_line(
-                run_python("swept_offer.py", "30", "3", env=project_env(), cwd=project,
-                           timeout=90)
-            )  # fmt: skip
+                guide_project.run_in(project, "swept_offer.py", "30", "3", timeout=90)
+            )
     finally:
         _delete_queue(REDIS_URL, queue)
     assert "Sending due task assignment-timeout-sweep" in beat.output(), beat.output()
@@ -167,8 +169,8 @@ def test_without_the_project_app_check_names_what_to_set_and_nothing_is_sent(
     for command in (["makemigrations", "pages"], ["migrate"]):
         ran = _manage(project, *command, "--skip-checks")
         assert ran.returncode == 0, ran.stdout + ran.stderr
-    offered = run_python(
-        "web_offer.py", "60", "0", env=project_env(), cwd=project, timeout=60
+    offered = guide_project.run_in(
+        project, "web_offer.py", "60", "0", env=project_env(), timeout=60
     )
     assert json_line(offered)["deadline"], offered.stderr
     assert "check E026" in offered.stderr

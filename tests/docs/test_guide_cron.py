@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import shlex
 import signal
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.docs.blocks import block
-from tests.support.children import json_line, run_python
+from tests.support import guide_project
+from tests.support.children import json_line
 from tests.support.guide_project import MODELS, project_env, write_project
 from tests.support.polling import wait_for
 
@@ -63,6 +63,12 @@ print(AssignmentEvent.objects.filter(kind="expired").count())
 """
 
 
+@pytest.fixture(autouse=True)
+def _on_the_built_wheel(wheel_python, monkeypatch):
+    """Every project of this module runs on a venv with the built wheel installed."""
+    monkeypatch.setattr(guide_project, "PYTHON", str(wheel_python))
+
+
 def _project(path: Path) -> Path:
     project = write_project(
         path,
@@ -82,7 +88,7 @@ def _project(path: Path) -> Path:
 
 
 def _python(project: Path, *args: str, timeout: float = 60):
-    return run_python(*args, env=project_env(), cwd=project, timeout=timeout)
+    return guide_project.run_in(project, *args, env=project_env(), timeout=timeout)
 
 
 def _command(line: str) -> list[str]:
@@ -130,7 +136,7 @@ def test_the_loop_expires_what_is_due_and_exits_0_on_sigterm(tmp_path, children)
         "manage.py", "expire_assignments", "--loop", "--interval", "15"
     ]  # fmt: skip
     loop = children.start(
-        "loop", [sys.executable, *_command(line)], project_env(), project
+        "loop", [guide_project.PYTHON, *_command(line)], project_env(), project
     )
     with loop:
         # The first run starts at once, not an interval later.

@@ -14,19 +14,25 @@ from __future__ import annotations
 import ast
 import contextlib
 import shlex
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.docs.blocks import block
-from tests.support.children import ROOT, run_python
+from tests.support import guide_project
+from tests.support.children import ROOT
 from tests.support.guide_project import project_env
 from tests.support.polling import wait_for
 
 EXAMPLE = ROOT / "example_project"
 REDIS = "redis://127.0.0.1:6379/3"
+
+
+@pytest.fixture(autouse=True)
+def _on_the_built_wheel(wheel_python, monkeypatch):
+    """Every project of this module runs on a venv with the built wheel installed."""
+    monkeypatch.setattr(guide_project, "PYTHON", str(wheel_python))
 
 
 def _env(tmp_path: Path, queue: str) -> dict[str, str]:
@@ -45,7 +51,7 @@ def _inspect_commands() -> list[list[str]]:
         words = shlex.split(line, comments=True)
         if words:
             assert words[:3] == ["celery", "-A", "backend"], line
-            commands.append([sys.executable, "-m", *words])
+            commands.append([guide_project.PYTHON, "-m", *words])
     return commands
 
 
@@ -70,12 +76,14 @@ def _delete_queue(queue: str) -> None:
 def test_the_deployment_checks_answer_from_a_real_worker(tmp_path, children):
     queue = f"render-{uuid.uuid4().hex[:8]}"
     env = _env(tmp_path, queue)
-    migrated = run_python("manage.py", "migrate", env=env, cwd=EXAMPLE, timeout=120)
+    migrated = guide_project.run_in(
+        EXAMPLE, "manage.py", "migrate", env=env, timeout=120
+    )
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     worker = children.start(
         "worker",
         [
-            sys.executable, "-m", "celery", "-A", "backend", "worker",
+            guide_project.PYTHON, "-m", "celery", "-A", "backend", "worker",
             "--loglevel=info", "--pool", "solo", "--hostname", f"{queue}@%h",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ],
@@ -87,12 +95,11 @@ def test_the_deployment_checks_answer_from_a_real_worker(tmp_path, children):
         with worker:
             wait_for(lambda: "ready." in worker.output(), 60, "worker ready")
             answers = [
-                run_python(*command[1:], "--timeout", "2", env=env, cwd=EXAMPLE,
-                           timeout=60)
-                for command in _inspect_commands()
-            ]  # fmt: skip
-            session = run_python(
-                "manage.py", "shell", "-c", code, env=env, cwd=EXAMPLE, timeout=60
+                guide_project.run_in(EXAMPLE, *argv[1:], "--timeout", "2", env=env)
+                for argv in _inspect_commands()
+            ]
+            session = guide_project.run_in(
+                EXAMPLE, "manage.py", "shell", "-c", code, env=env, timeout=60
             )
     finally:
         _delete_queue(queue)

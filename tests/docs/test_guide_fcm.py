@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.docs.blocks import block
-from tests.support.children import json_line, run_python
+from tests.support import guide_project
+from tests.support.children import json_line
 from tests.support.fcm_fake import FakeFCM
 from tests.support.guide_project import project_env, write_project
 
@@ -85,6 +86,12 @@ print(json.dumps(dict(DeviceToken.objects.values_list("token", "active"))))
 """
 
 
+@pytest.fixture(autouse=True)
+def _on_the_built_wheel(wheel_python, monkeypatch):
+    """Every project of this module runs on a venv with the built wheel installed."""
+    monkeypatch.setattr(guide_project, "PYTHON", str(wheel_python))
+
+
 def _settings(credentials: Path, fake: FakeFCM) -> str:
     text = block("fcm-settings")
     for old, new in {
@@ -123,7 +130,7 @@ def _env() -> dict[str, str]:
 
 
 def _python(project: Path, *args: str):
-    return run_python(*args, env=_env(), cwd=project, timeout=60)
+    return guide_project.run_in(project, *args, env=_env(), timeout=60)
 
 
 def test_the_token_resolver_block_is_the_module_it_names():

@@ -10,14 +10,14 @@ suite's in their environment.
 from __future__ import annotations
 
 import shlex
-import sys
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from tests.docs.blocks import block
-from tests.support.children import json_line, run_python
+from tests.support import guide_project
+from tests.support.children import json_line
 from tests.support.guide_project import WEB_OFFER, project_env, write_project
 from tests.support.polling import wait_for
 
@@ -27,6 +27,12 @@ PROJECT_APPS = """\
     "django.contrib.contenttypes",
     "pages",
 """
+
+
+@pytest.fixture(autouse=True)
+def _on_the_built_wheel(wheel_python, monkeypatch):
+    """Every project of this module runs on a venv with the built wheel installed."""
+    monkeypatch.setattr(guide_project, "PYTHON", str(wheel_python))
 
 
 def _huey_settings(*, debug: bool = True, say_immediate: bool = True) -> str:
@@ -48,8 +54,8 @@ def _project(path: Path, **kwargs: bool) -> Path:
 
 
 def _manage(project: Path, *args: str, timeout: float = 120):
-    return run_python(
-        "manage.py", *args, env=project_env(), cwd=project, timeout=timeout
+    return guide_project.run_in(
+        project, "manage.py", *args, env=project_env(), timeout=timeout
     )
 
 
@@ -91,7 +97,7 @@ def test_run_huey_starts_with_the_guides_settings_under_debug_and_expires_an_off
     assert words == ["python", "manage.py", "run_huey"]
     consumer = children.start(
         "huey",
-        [sys.executable, *words[1:], "--workers", "1"],
+        [guide_project.PYTHON, *words[1:], "--workers", "1"],
         project_env(),
         project,
     )
@@ -105,8 +111,8 @@ def test_run_huey_starts_with_the_guides_settings_under_debug_and_expires_an_off
         )
         assert consumer.alive(), consumer.output()[-4000:]
         offered = json_line(
-            run_python(
-                "web_offer.py", "1", "30", env=project_env(), cwd=project, timeout=90
+            guide_project.run_in(
+                project, "web_offer.py", "1", "30", env=project_env(), timeout=90
             )
         )
         # More periodic checks cannot expire it again; give the consumer a moment.
@@ -117,11 +123,10 @@ def test_run_huey_starts_with_the_guides_settings_under_debug_and_expires_an_off
     )
     assert "huey.tasks.expire_offer" in consumer.output()
     assert (project / "huey.db").exists()  # the guide's SQLite queue, no server
-    events = run_python(
-        "manage.py", "shell", "-c",
+    count = (
         "from pages.models import Page; "
         "print(sum(p.assignment_events().filter(kind='expired').count()"
-        " for p in Page.objects.all()))",
-        env=project_env(), cwd=project, timeout=60,
-    )  # fmt: skip
+        " for p in Page.objects.all()))"
+    )
+    events = guide_project.run_in(project, "manage.py", "shell", "-c", count)
     assert events.stdout.splitlines()[-1] == "1", events.stderr

@@ -17,7 +17,8 @@ import django
 import pytest
 
 from tests.docs.blocks import block
-from tests.support.children import json_line, run_python
+from tests.support import guide_project
+from tests.support.children import json_line
 from tests.support.guide_project import project_env, write_project
 
 IMMEDIATE = (
@@ -75,6 +76,12 @@ ASSIGNMENT_TIMEOUT_NOTIFIERS = {
 """
 
 
+@pytest.fixture(autouse=True)
+def _on_the_built_wheel(wheel_python, monkeypatch):
+    """Every project of this module runs on a venv with the built wheel installed."""
+    monkeypatch.setattr(guide_project, "PYTHON", str(wheel_python))
+
+
 def _settings() -> str:
     text = block("tasks-settings")
     assert text.count('"BACKEND": "..."') == 1
@@ -85,7 +92,7 @@ def _settings() -> str:
 
 
 def _python(project: Path, *args: str):
-    return run_python(*args, env=project_env(), cwd=project, timeout=60)
+    return guide_project.run_in(project, *args, env=project_env(), timeout=60)
 
 
 def test_the_settings_block_names_the_tasks_scheduler_and_its_options():

@@ -8,12 +8,15 @@ Redis broker and queue) followed by the guide's settings block, and a
 ``pages`` app whose model adopts the mixin. :func:`write_project` lays out
 any other guide's project the same way. Its processes run as a user's would: ``manage.py`` and ``celery -A
 backend`` from the project directory, with no ``DJANGO_SETTINGS_MODULE`` of
-the suite's in their environment.
+the suite's in their environment, on the interpreter of a venv that has the
+built wheel installed (the docs suite's ``wheel_python`` fixture).
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.docs.blocks import block
@@ -207,5 +210,30 @@ def project_env() -> dict[str, str]:
     return {
         name: value
         for name, value in os.environ.items()
-        if name not in {"DJANGO_SETTINGS_MODULE", "PYTHONPATH"}
+        if name not in {"DJANGO_SETTINGS_MODULE", "PYTHONPATH", "VIRTUAL_ENV"}
     }
+
+
+#: The interpreter the projects run on. A docs test module sets it to the
+#: ``wheel_python`` fixture's (a venv with the built wheel installed, as a
+#: user's project has it) with ``monkeypatch``; the suite's own otherwise.
+PYTHON: str = sys.executable
+
+
+def run_in(
+    project: Path,
+    *args: str,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python args...`` in ``project`` on :data:`PYTHON` (environment:
+    :func:`project_env`) to its end; what it printed (never raises)."""
+    return subprocess.run(
+        [PYTHON, *args],
+        cwd=project,
+        env=project_env() if env is None else env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
