@@ -1,12 +1,14 @@
-"""The Celery backend: beat entry, checks, eager, broker down, rollback, workers."""
+"""The Celery backend: beat entry, checks, eager, broker down, rollback, workers.
+
+The Celery guide's own project (its blocks, a real worker and beat) is run by
+tests/docs/test_guide_celery.py.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
 import uuid
-from datetime import datetime, timedelta
 
 import pytest
 from celery.signals import task_postrun
@@ -19,8 +21,8 @@ from django_assignment_timeout.schedulers.celery import tasks as celery_tasks
 from django_assignment_timeout.testing import make_due
 from tests.support.assertions import expired_events, status
 from tests.support.celery_app import RABBITMQ_URL, REDIS_URL
-from tests.support.children import json_line, run_python
-from tests.support.guide_project import project_env, write_celery_project
+from tests.support.children import run_python
+from tests.support.guide_project import project_env
 from tests.support.polling import wait_for
 from tests.testapp.models import StockRequest
 
@@ -237,95 +239,3 @@ def test_importing_the_celery_integration_touches_no_settings():
     )
     result = run_python("-c", code, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
-
-
-def _manage(project, *args: str, timeout: float = 120):
-    return run_python(
-        "manage.py", *args, env=project_env(), cwd=project, timeout=timeout
-    )
-
-
-@pytest.mark.slow
-@pytest.mark.redis
-def test_the_guides_standard_layout_expires_an_offer_precisely_with_a_real_worker(
-    tmp_path, children
-):
-    """The guide's celery.py, imported by the project package; no OPTIONS["app"].
-
-    ``check`` and ``migrate`` run; an offer made in a web-like process (a
-    request thread of a WSGI app) is published to the project's Redis queue,
-    and the project's own ``celery worker`` (no beat runs)
-    expires it at its deadline.
-    """
-    queue = f"layout-{uuid.uuid4().hex[:8]}"
-    project = write_celery_project(tmp_path / "site", broker_url=REDIS_URL, queue=queue)
-    checked = _manage(project, "check")
-    assert checked.returncode == 0, checked.stderr
-    assert "no issues" in checked.stdout
-    made = _manage(project, "makemigrations", "pages")
-    assert made.returncode == 0, made.stdout + made.stderr
-    migrated = _manage(project, "migrate")
-    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-    args = [
-        "-m", "celery", "-A", "backend", "worker", "--pool", "solo",
-        "--without-gossip", "--without-mingle", "--without-heartbeat",
-        "--loglevel", "INFO",
-    ]  # fmt: skip
-    worker = children.start("worker", [sys.executable, *args], project_env(), project)
-    try:
-        with worker:
-            wait_for(lambda: "ready." in worker.output(), 60, "worker ready")
-            offered = json_line(
-                run_python(
-                    "web_offer.py", "1.5", "30", env=project_env(), cwd=project,
-                    timeout=90,
-                )
-            )  # fmt: skip
-    finally:
-        _delete_queue(REDIS_URL, queue)
-    output = worker.output()
-    assert "Task assignment_timeout.expire_offer[" in output, output[-4000:]
-    assert offered["expired_at"] is not None, output[-4000:]
-    late = datetime.fromisoformat(offered["expired_at"]) - datetime.fromisoformat(
-        offered["deadline"]
-    )
-    print(f"expired {late} after the deadline")
-    # No beat runs (its interval would be 60 s): only the precise task, in time.
-    assert timedelta(0) <= late < timedelta(seconds=3), late
-
-
-@pytest.mark.slow
-def test_without_the_project_app_check_names_what_to_set_and_nothing_is_sent(
-    tmp_path,
-):
-    """The package does not import celery.py: Celery's current app is its fallback."""
-    project = write_celery_project(
-        tmp_path / "site",
-        broker_url="redis://127.0.0.1:1/1",  # never reached either way
-        queue="layout-unused",
-        import_app=False,
-    )
-    checked = _manage(project, "check")
-    assert checked.returncode == 1, checked.stdout + checked.stderr
-    assert "assignment_timeout.E026" in checked.stderr
-    assert "OPTIONS']['app']" in checked.stderr
-    assert "from .celery import app as celery_app" in checked.stderr
-    # An offer made anyway succeeds, and logs the error instead of publishing
-    # through Celery's fallback app (amqp://guest@localhost//).
-    for command in (["makemigrations", "pages"], ["migrate"]):
-        ran = _manage(project, *command, "--skip-checks")
-        assert ran.returncode == 0, ran.stdout + ran.stderr
-    offered = run_python(
-        "web_offer.py", "60", "0", env=project_env(), cwd=project, timeout=60
-    )
-    assert json_line(offered)["deadline"], offered.stderr
-    assert "check E026" in offered.stderr
-    # Naming the app fixes it, without the import.
-    settings = project / "backend" / "settings.py"
-    settings.write_text(
-        settings.read_text().replace(
-            '"OPTIONS": {}', '"OPTIONS": {"app": "backend.celery.app"}'
-        )
-    )
-    named = _manage(project, "check")
-    assert named.returncode == 0, named.stderr

@@ -1,4 +1,8 @@
-"""The Huey backend with a real ``run_huey`` consumer, on SqliteHuey and RedisHuey."""
+"""The Huey backend with a real ``run_huey`` consumer, on SqliteHuey and RedisHuey.
+
+The Huey guide's own settings (``DEBUG = True``, W027) and its consumer run in
+a throwaway project in tests/docs/test_guide_huey.py.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,6 @@ from django_assignment_timeout.schedulers.huey import (
 from django_assignment_timeout.testing import make_due
 from tests.support.assertions import expired_events, status
 from tests.support.children import child_env, json_line, run_python
-from tests.support.guide_project import guide_block
 from tests.support.polling import wait_for
 from tests.testapp.models import StockRequest
 
@@ -144,75 +147,3 @@ def test_immediate_by_default_follows_djhuey_without_importing_it(
     with override_settings(DEBUG=debug, **configured):
         assert immediate_by_default() is immediate
     assert "huey.contrib.djhuey" not in sys.modules
-
-
-def _guide_huey(tmp_path) -> dict:
-    """The ``HUEY`` of the Huey guide's settings block, with a queue of this test's."""
-    namespace = {"BASE_DIR": tmp_path}
-    # The block is plain Python: run it as settings.py would.
-    exec(guide_block("huey", "INSTALLED_APPS = ["), namespace)
-    config = dict(namespace["HUEY"])
-    config["filename"] = str(config["filename"])
-    config["name"] = f"guide-{uuid.uuid4().hex[:8]}"
-    return config
-
-
-def _check(settings: dict) -> str:
-    result = run_python(
-        "-m", "django", "check", env=child_env(settings=settings), timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stderr
-
-
-def test_check_warns_when_debug_turns_huey_immediate_and_not_with_the_guides_settings(
-    tmp_path,
-):
-    guide = _guide_huey(tmp_path)
-    assert guide["immediate"] is False
-    implied = {k: v for k, v in guide.items() if k != "immediate"}
-    scheduler = {"BACKEND": BACKEND}
-    warned = _check(
-        {"DEBUG": True, "HUEY": implied, "ASSIGNMENT_TIMEOUT_SCHEDULER": scheduler}
-    )
-    assert "assignment_timeout.W027" in warned
-    assert '"immediate": False' in warned
-    for quiet in (
-        {"DEBUG": True, "HUEY": guide},
-        {"DEBUG": False, "HUEY": implied},
-    ):
-        output = _check({**quiet, "ASSIGNMENT_TIMEOUT_SCHEDULER": scheduler})
-        assert "W027" not in output, quiet
-
-
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
-def test_run_huey_starts_with_the_guides_settings_under_debug_and_expires_an_offer(
-    tmp_path, children, driver
-):
-    """startproject's ``DEBUG = True`` and the guide's ``HUEY``: the consumer runs."""
-    child = {
-        "log_level": "INFO",
-        "settings": {
-            "DEBUG": True,
-            "HUEY": _guide_huey(tmp_path),
-            "ASSIGNMENT_TIMEOUT_SCHEDULER": {"BACKEND": BACKEND},
-        },
-    }
-    precise = StockRequest.objects.create()
-    consumer = children.django("huey", "run_huey", "--workers", "1", **child)
-    with consumer:
-        wait_for(
-            lambda: (
-                "Huey consumer started" in consumer.output() or not consumer.alive()
-            ),
-            60,
-            "consumer start",
-        )
-        assert consumer.alive(), consumer.output()[-4000:]
-        run_producer(
-            "offer", str(precise.pk), str(driver.pk), "1", env=child_env(**child)
-        )
-        wait_for(lambda: expired_events(StockRequest, precise.pk), 30, "precise")
-    assert "huey.tasks.expire_offer" in consumer.output()
-    assert expired_events(StockRequest, precise.pk) == 1

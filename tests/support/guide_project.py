@@ -2,25 +2,28 @@
 
 :func:`write_celery_project` lays out the Celery guide's standard layout in a
 directory: ``backend/celery.py`` and ``backend/__init__.py`` exactly as
-``docs/guides/celery.rst`` writes them, settings of the test's own (a SQLite
-file, a Redis broker and queue), and a ``pages`` app whose model adopts the
-mixin. Its processes run as a user's would: ``manage.py`` and ``celery -A
+``docs/guides/celery.rst`` writes them (fetched by ``:name:`` through
+:func:`tests.docs.blocks.block`), settings of the test's own (a SQLite file, a
+Redis broker and queue) followed by the guide's settings block, and a
+``pages`` app whose model adopts the mixin. :func:`write_project` lays out
+any other guide's project the same way. Its processes run as a user's would: ``manage.py`` and ``celery -A
 backend`` from the project directory, with no ``DJANGO_SETTINGS_MODULE`` of
-the suite's in their environment.
+the suite's in their environment, on the interpreter of a venv that has the
+built wheel installed (the docs suite's ``wheel_python`` fixture).
 """
 
 from __future__ import annotations
 
 import os
-import re
-import textwrap
+import subprocess
+import sys
 from pathlib import Path
 
-from tests.support.children import ROOT
+from tests.docs.blocks import block
 
-GUIDES = ROOT / "docs" / "guides"
-
-SETTINGS = """\
+#: The start of a project's settings (what ``startproject`` leaves, trimmed);
+#: a guide's own settings block is appended to it.
+BASE_SETTINGS = """\
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -31,25 +34,23 @@ INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django_assignment_timeout",
-    "pages",
 ]
-DATABASES = {{
-    "default": {{
+DATABASES = {
+    "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": BASE_DIR / "db.sqlite3",
-        "OPTIONS": {{"timeout": 20}},
-    }}
-}}
+        "OPTIONS": {"timeout": 20},
+    }
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+"""
+
+CELERY_SETTINGS = """\
 CELERY_BROKER_URL = {broker_url!r}
 CELERY_TASK_DEFAULT_QUEUE = {queue!r}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # No pidbox queue: another worker's on the shared broker would clash with it.
 CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
-ASSIGNMENT_TIMEOUT_SCHEDULER = {{
-    "BACKEND": "django_assignment_timeout.schedulers.celery.CeleryScheduler",
-    "OPTIONS": {{}},
-}}
 """
 
 MODELS = """\
@@ -125,17 +126,65 @@ print(json.dumps({
 }))
 """
 
+#: An offer left alone (a deadline an hour away, so its precise task is not
+#: the one that expires it), moved past its deadline, then waited on: only a
+#: sweep can expire it. Prints one JSON line.
+SWEPT_OFFER = """\
+import json
+import os
+import sys
+import time
 
-def guide_block(guide: str, first_line: str) -> str:
-    """The ``code-block`` of ``docs/guides/<guide>.rst`` that starts with ``first_line``."""
-    text = (GUIDES / f"{guide}.rst").read_text()
-    for match in re.finditer(
-        r"\.\. code-block:: python\n\n((?:(?: {3,}.*)?\n)+)", text
-    ):
-        block = textwrap.dedent(match.group(1)).strip("\n") + "\n"
-        if block.startswith(first_line):
-            return block
-    raise AssertionError(f"{guide}.rst has no code block starting {first_line!r}")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
+import django
+
+django.setup()
+
+from django.contrib.auth.models import User  # noqa: E402
+
+from django_assignment_timeout.testing import make_due  # noqa: E402
+from pages.models import Page  # noqa: E402
+
+page = Page.objects.create()
+user = User.objects.create(username=f"swept-{page.pk}")
+page.offer(user, timeout=3600)
+make_due(Page, page.pk)
+give_up = time.monotonic() + float(sys.argv[1])
+expired = 0
+while not expired and time.monotonic() < give_up:
+    time.sleep(0.2)
+    expired = page.assignment_events().filter(kind="expired").count()
+time.sleep(float(sys.argv[2]))  # more sweeps: none may expire it twice
+print(json.dumps({"expired": page.assignment_events().filter(kind="expired").count()}))
+"""
+
+
+def write_project(
+    path: Path, files: dict[str, str], *, apps: tuple[str, ...] = ("pages",)
+) -> Path:
+    """A project in ``path``: ``manage.py``, ``backend/settings.py`` from
+    ``files["settings"]`` (appended to :data:`BASE_SETTINGS`), the project's
+    ``apps`` installed (the ``pages`` app written when it is one of them), and
+    every other file of ``files`` by its path."""
+    settings = BASE_SETTINGS + files.pop("settings", "")
+    # After the guide's block, which may list INSTALLED_APPS itself.
+    settings += (
+        f"\nINSTALLED_APPS += [a for a in {list(apps)!r} if a not in INSTALLED_APPS]\n"
+    )
+    pages = (
+        {"pages/__init__.py": "", "pages/models.py": MODELS} if "pages" in apps else {}
+    )
+    layout = {
+        "manage.py": MANAGE,
+        "backend/__init__.py": "",
+        "backend/settings.py": settings,
+        **pages,
+        **files,
+    }
+    for name, text in layout.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text)
+    return path
 
 
 def write_celery_project(
@@ -143,21 +192,17 @@ def write_celery_project(
 ) -> Path:
     """The Celery guide's standard layout in ``path``; ``import_app=False`` leaves
     ``backend/__init__.py`` empty (the layout the E026 check is for)."""
-    files = {
-        "manage.py": MANAGE,
-        "web_offer.py": WEB_OFFER,
-        "backend/settings.py": SETTINGS.format(broker_url=broker_url, queue=queue),
-        "backend/celery.py": guide_block("celery", "# backend/celery.py"),
-        "backend/__init__.py": (
-            guide_block("celery", "# backend/__init__.py") if import_app else ""
-        ),
-        "pages/__init__.py": "",
-        "pages/models.py": MODELS,
-    }
-    for name, text in files.items():
-        (path / name).parent.mkdir(parents=True, exist_ok=True)
-        (path / name).write_text(text)
-    return path
+    settings = CELERY_SETTINGS.format(broker_url=broker_url, queue=queue)
+    return write_project(
+        path,
+        {
+            "settings": settings + block("celery-settings"),
+            "web_offer.py": WEB_OFFER,
+            "swept_offer.py": SWEPT_OFFER,
+            "backend/celery.py": block("celery-py"),
+            "backend/__init__.py": block("celery-init") if import_app else "",
+        },
+    )
 
 
 def project_env() -> dict[str, str]:
@@ -165,5 +210,30 @@ def project_env() -> dict[str, str]:
     return {
         name: value
         for name, value in os.environ.items()
-        if name not in {"DJANGO_SETTINGS_MODULE", "PYTHONPATH"}
+        if name not in {"DJANGO_SETTINGS_MODULE", "PYTHONPATH", "VIRTUAL_ENV"}
     }
+
+
+#: The interpreter the projects run on. A docs test module sets it to the
+#: ``wheel_python`` fixture's (a venv with the built wheel installed, as a
+#: user's project has it) with ``monkeypatch``; the suite's own otherwise.
+PYTHON: str = sys.executable
+
+
+def run_in(
+    project: Path,
+    *args: str,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python args...`` in ``project`` on :data:`PYTHON` (environment:
+    :func:`project_env`) to its end; what it printed (never raises)."""
+    return subprocess.run(
+        [PYTHON, *args],
+        cwd=project,
+        env=project_env() if env is None else env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
