@@ -93,6 +93,12 @@ TARGETS: dict[str, list[tuple[str, str, str, str]]] = {
         ("userguide/calling", "std:doc", "userguide/calling.html", "Calling Tasks"),
         ("userguide/workers", "std:doc", "userguide/workers.html", "Workers Guide"),
         (
+            "django/first-steps-with-django",
+            "std:doc",
+            "django/first-steps-with-django.html",
+            "First steps with Django",
+        ),
+        (
             "celery.app.task.Task.apply_async",
             "py:method",
             "reference/celery.app.task.html#$",
