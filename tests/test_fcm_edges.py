@@ -299,3 +299,14 @@ def test_a_success_that_is_not_a_json_object_is_a_retry(fake):
         )
     assert [r.status for r in results] == [Status.RETRY, Status.RETRY]
     assert all(r.error.startswith("FCM call failed: ") for r in results)
+
+
+def test_a_key_file_given_as_a_path_object_is_checked_and_sends(fake, tmp_path):
+    # settings.py writes BASE_DIR / "key.json": a pathlib.Path, not a str.
+    key = tmp_path / "key.json"
+    key.write_text(json.dumps(fake.credentials_info()))
+    push = notifier(**{**fake.notifier_options(), "credentials": key})
+    assert push.check() == []
+    assert [r.status for r in push.send([note("tok")])] == [Status.SENT]
+    [error] = notifier(credentials=tmp_path / "missing.json").check()
+    assert error.id == "assignment_timeout.E035"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 from typing import Any
 
 import firebase_admin
@@ -55,7 +56,10 @@ def make_app(alias: str, options: dict[str, Any]) -> firebase_admin.App:
             elif isinstance(creds, credentials.Base):
                 cred = creds
             else:
-                cred = credentials.Certificate(creds)
+                # A path (str or os.PathLike, e.g. BASE_DIR / "key.json") or a dict.
+                cred = credentials.Certificate(
+                    os.fspath(creds) if isinstance(creds, os.PathLike) else creds
+                )
             app = firebase_admin.initialize_app(cred, app_options, name=name)
         except (OSError, ValueError, google.auth.exceptions.GoogleAuthError) as err:
             # The message names the problem (missing file, not a service

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -135,7 +136,7 @@ class FCMNotifier(BaseNotifier):
                     id=f"{_CHECK}.E035",
                 )
             )
-        elif isinstance(creds, str):
+        elif isinstance(creds, (str, os.PathLike)):
             try:
                 with open(creds) as file:
                     json.load(file)
