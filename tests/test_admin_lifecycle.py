@@ -417,3 +417,16 @@ def test_the_offer_action_is_listed_with_the_others(admin_client):
     actions = dict(response.context["action_form"].fields["action"].choices)
     assert {"offer_to", "expire_now", "withdraw_offer"} <= set(actions)
     assert Driver.objects.count() == 0  # the page needs no assignee to render
+
+
+def test_a_lifecycle_state_posted_outside_the_choices_is_refused_by_the_validator():
+    from django_assignment_timeout.admin.guard import lifecycle_guarded
+
+    form_class = site._registry[StockRequest].get_form(RequestFactory().get("/"))
+    guarded = lifecycle_guarded(form_class)
+    assert lifecycle_guarded(guarded) is guarded  # guarding twice changes nothing
+    form = guarded(
+        data=stock_fields(status="ASSIGNED"), instance=StockRequest.objects.create()
+    )
+    assert not form.is_valid()
+    assert str(LIFECYCLE_ONLY) in str(form.errors["status"])

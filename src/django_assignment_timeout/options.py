@@ -217,28 +217,6 @@ class AssignmentOptions:
     def _using(self, using: str | None) -> str:
         return using or router.db_for_read(self.model)
 
-    def check_offer_values(self, values: dict[str, Any]) -> None:
-        """Refuse extra ``offer()`` values that the offer sets or can not set."""
-        reserved = {
-            self.status_field,
-            self.assignee_field,
-            self.assignee_attname,
-            *MANAGED_FIELDS,
-        }
-        for name in values:
-            if name in reserved:
-                raise InvalidArgument(
-                    f"{name} is set by the offer itself; do not pass it."
-                )
-            try:
-                field = self.model._meta.get_field(name)
-            except Exception as err:
-                raise InvalidArgument(
-                    f"{self.model._meta.label} has no field {name!r}."
-                ) from err
-            if not getattr(field, "concrete", False) or field.many_to_many:
-                raise InvalidArgument(f"{name} can not be set by an offer.")
-
 
 def register_adopter(model: type[models.Model]) -> None:
     """Record ``model`` as a concrete model that uses the mixin (the mixin calls it)."""
