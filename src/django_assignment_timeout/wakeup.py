@@ -84,6 +84,12 @@ class WakeListener:
         """The socket to wait on (only while :attr:`listening`)."""
         return int(self._connection.fileno())
 
+    def retry_in(self) -> float | None:
+        """Seconds until the next connection attempt; None if none is pending."""
+        if self._connection is not None or self._unavailable:
+            return None
+        return max(self._retry_at - self.clock(), 0.0)
+
     def ensure(self) -> bool:
         """Connect and ``LISTEN`` if not listening and a retry is due.
 

@@ -145,7 +145,6 @@ class _Loop:
 
     def run(self, received: list[int], wake_reader: socket.socket) -> None:
         while not received:
-            close_old_connections()
             # Listen before probing: a wake sent between the probe and the
             # sleep then waits in the socket and ends the sleep at once.
             for listener in self.listeners:
@@ -154,6 +153,9 @@ class _Loop:
             ran = failed = False
             if self.run_now or time.monotonic() >= self.next_tick:
                 self.run_now, ran = False, True
+                # Per tick, not per probe: an idle probe every quarter second
+                # must not reconnect each time (CONN_MAX_AGE = 0).
+                close_old_connections()
                 try:
                     more = self.tick()
                 except Exception as err:
@@ -189,6 +191,10 @@ class _Loop:
         cap = remaining
         if not any(listener.listening for listener in self.listeners):
             cap = min(cap, self.pacing.probe_interval)
+        for listener in self.listeners:
+            retry = listener.retry_in()
+            if retry is not None:  # reconnect on time, whatever the cadence
+                cap = min(cap, retry)
         if until is None or until > 0:
             if ran:
                 self.stuck = 0
