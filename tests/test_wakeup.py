@@ -13,11 +13,14 @@ from __future__ import annotations
 import os
 import signal
 import time
+from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
+from django.test.utils import CaptureQueriesContext, override_settings
 
 from django_assignment_timeout.delivery import deliver_pending, next_attempt
 from django_assignment_timeout.management.loop import (
@@ -234,3 +237,12 @@ def test_a_new_event_wakes_the_relay_loop(children, driver):
     wait_for(lambda: delivered(event), BOUND, "the offer's push")
     assert loop.alive(), loop.report()
     assert "delivered 1," in loop.stdout()
+
+
+@pytest.mark.parametrize("command", ["expire_assignments", "deliver_assignment_events"])
+def test_a_bad_probe_interval_is_refused_by_name(command):
+    with (
+        override_settings(ASSIGNMENT_TIMEOUT_WAKE_PROBE_INTERVAL="often"),
+        pytest.raises(CommandError, match="ASSIGNMENT_TIMEOUT_WAKE_PROBE_INTERVAL"),
+    ):
+        call_command(command, "--loop", stdout=StringIO())
