@@ -10,6 +10,7 @@ with an interval far longer than the bounds they are held to.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import time
@@ -149,9 +150,12 @@ def test_work_still_due_after_a_tick_is_retried_with_a_doubling_delay():
     # Always due, as when another sweeper holds the rows or the notifiers
     # can not load: no busy loop.
     run_until_stopped(
-        tick, 0.3, on_error=pytest.fail, pacing=Pacing(lambda: -1.0, probe_interval=0.02)
+        tick,
+        0.3,
+        on_error=pytest.fail,
+        pacing=Pacing(lambda: -1.0, probe_interval=0.02),
     )
-    gaps = [b - a for a, b in zip(started, started[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(started)]
     assert len(gaps) == 4
     for doubling, gap in enumerate(gaps):
         assert gap >= 0.95 * min(0.02 * 2**doubling, 0.3), gaps

@@ -177,9 +177,11 @@ def test_two_woken_loops_do_not_double_work(children):
     expired = AssignmentEvent.objects.filter(kind="expired")
     wait_for(lambda: expired.count() == OFFERS, 30, "every offer to expire")
     wait_for(
-        lambda: not AssignmentEvent.objects.exclude(
-            delivery_state=DeliveryState.DELIVERED
-        ).exists(),
+        lambda: (
+            not AssignmentEvent.objects.exclude(
+                delivery_state=DeliveryState.DELIVERED
+            ).exists()
+        ),
         30,
         "every event to be delivered",
     )

@@ -155,8 +155,7 @@ class WakeListener:
 
     def _lost(self, err: Exception | None) -> None:
         logger.warning(
-            "Wake-up listener on %r lost (%s); probing until it reconnects "
-            "in %.1fs",
+            "Wake-up listener on %r lost (%s); probing until it reconnects in %.1fs",
             self.using,
             err,
             self._delay,

@@ -45,4 +45,3 @@ def next_deadline(
         if seconds is not None and (earliest is None or seconds < earliest):
             earliest = seconds
     return earliest
-

@@ -166,6 +166,7 @@ class Command(BaseCommand):
         self, models: list[Any] | None, batch_size: int | None, interval: float
     ) -> None:
         events_alias = router.db_for_write(AssignmentEvent)
+
         def stopped_by(signum: int) -> None:
             # Told once the sweep that was running when the signal came ended.
             self.stdout.write(
