@@ -203,5 +203,6 @@ class _Loop:
             return None
         # Due even though the tick just ran: back off instead of spinning.
         self.stuck += 1
-        delay = self.pacing.probe_interval * 2 ** min(self.stuck - 1, _MAX_DOUBLINGS)
-        return min(delay, remaining)
+        # (typeshed types int ** int as Any: a negative power would be a float)
+        doubling: int = 2 ** min(self.stuck - 1, _MAX_DOUBLINGS)
+        return min(self.pacing.probe_interval * doubling, remaining)
