@@ -26,6 +26,7 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from django_assignment_timeout.delivery import deliver_pending, next_attempt
 from django_assignment_timeout.management.loop import (
     Pacing,
+    Tick,
     run_until_stopped,
     seconds_to_sleep,
 )
@@ -159,6 +160,24 @@ def test_work_still_due_after_a_tick_is_retried_with_a_doubling_delay():
     assert len(gaps) == 4
     for doubling, gap in enumerate(gaps):
         assert gap >= 0.95 * min(0.02 * 2**doubling, 0.3), gaps
+
+
+def test_work_due_after_a_tick_that_did_work_is_taken_at_once():
+    started = []
+
+    def tick():
+        started.append(time.monotonic())
+        if len(started) == 4:
+            stop_this_process()
+        # Expired or delivered something: what is due now arrived meanwhile.
+        return Tick.WORKED
+
+    run_until_stopped(
+        tick, 30.0, on_error=pytest.fail, pacing=Pacing(lambda: -1.0, probe_interval=5)
+    )
+    gaps = [b - a for a, b in itertools.pairwise(started)]
+    # No back-off (5 s, then 10 s) between them.
+    assert max(gaps) < 1.0, gaps
 
 
 def test_a_failing_probe_is_reported_and_the_loop_goes_on():

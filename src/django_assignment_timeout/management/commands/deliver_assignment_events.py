@@ -19,7 +19,7 @@ from django_assignment_timeout.delivery import (
 )
 from django_assignment_timeout.events import AssignmentEvent
 from django_assignment_timeout.exceptions import AssignmentError, ConfigurationError
-from django_assignment_timeout.management.loop import Pacing, run_until_stopped
+from django_assignment_timeout.management.loop import Pacing, Tick, run_until_stopped
 
 
 class Command(BaseCommand):
@@ -101,7 +101,7 @@ class Command(BaseCommand):
         max_batches: int | None,
         *,
         quiet_when_idle: bool = False,
-    ) -> bool:
+    ) -> Tick:
         try:
             result = deliver_pending(batch_size=batch_size, max_batches=max_batches)
         except AssignmentError as err:
@@ -111,13 +111,15 @@ class Command(BaseCommand):
             result.delivered or result.retried or result.dead or result.has_more
         )
         if idle and quiet_when_idle and self.verbosity < 2:
-            return False
+            return Tick.IDLE
         self.stdout.write(
             f"delivered {result.delivered}, retrying {result.retried}, dead {result.dead}"
             + (" (more due)" if result.has_more else "")
         )
         self.stdout.flush()
-        return result.has_more
+        if result.has_more:
+            return Tick.MORE
+        return Tick.IDLE if idle else Tick.WORKED
 
     def _loop(
         self, batch_size: int | None, max_batches: int | None, interval: float

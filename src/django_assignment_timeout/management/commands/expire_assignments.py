@@ -19,7 +19,7 @@ from django_assignment_timeout.conf import sweep_interval, wake_probe_interval
 from django_assignment_timeout.delivery import deliver_pending, next_attempt
 from django_assignment_timeout.events import AssignmentEvent
 from django_assignment_timeout.exceptions import AssignmentError, ConfigurationError
-from django_assignment_timeout.management.loop import Pacing, run_until_stopped
+from django_assignment_timeout.management.loop import Pacing, Tick, run_until_stopped
 from django_assignment_timeout.options import assignment_models
 
 
@@ -132,7 +132,7 @@ class Command(BaseCommand):
         delivery_budget: float | None = None,
         *,
         quiet_when_idle: bool = False,
-    ) -> bool:
+    ) -> Tick:
         try:
             result = sweep.sweep(models, batch_size=batch_size)
         except AssignmentError as err:
@@ -141,26 +141,30 @@ class Command(BaseCommand):
         # ones that are. -v 2 shows every tick; a one-off run always reports.
         idle = not result.expired_count and not result.has_more
         if idle and quiet_when_idle and self.verbosity < 2:
-            self._deliver(delivery_budget)
-            return False
+            return Tick.WORKED if self._deliver(delivery_budget) else Tick.IDLE
         for label, count in sorted(result.by_model.items()):
             self.stdout.write(f"{label}: {count} expired")
         self.stdout.write(
             f"expired {result.expired_count} in {result.batches} batch(es)"
             + (" (more due)" if result.has_more else "")
         )
-        self._deliver(delivery_budget)
+        delivered = self._deliver(delivery_budget)
         self.stdout.flush()
-        return result.has_more
+        if result.has_more:
+            return Tick.MORE
+        return Tick.WORKED if result.expired_count or delivered else Tick.IDLE
 
-    def _deliver(self, time_budget: float | None) -> None:
+    def _deliver(self, time_budget: float | None) -> bool:
+        """Deliver what is due; whether any event changed state."""
         # The backstop of notification delivery: whatever the scheduler's
         # after-commit trigger missed goes out here. A delivery failure never
         # fails the sweep that already committed.
         try:
-            deliver_pending(time_budget=time_budget)
+            result = deliver_pending(time_budget=time_budget)
         except Exception as err:
             self.stderr.write(f"Notification delivery failed: {err}")
+            return False
+        return bool(result.delivered or result.retried or result.dead)
 
     def _loop(
         self, models: list[Any] | None, batch_size: int | None, interval: float
