@@ -136,7 +136,11 @@ def test_an_idle_wake_costs_one_query(driver):
     assert ticks == [1]
     assert len(probes) == 5
     assert all(280 < seconds <= 300 for seconds in probes)
-    assert len(queries) == 5, [q["sql"] for q in queries.captured_queries]
+    # (MySQL's session set-up, when the tick reconnected, is not a wake's.)
+    statements = [
+        q["sql"] for q in queries.captured_queries if not q["sql"].startswith("SET ")
+    ]
+    assert len(statements) == 5, statements
 
 
 def test_work_still_due_after_a_tick_is_retried_with_a_doubling_delay():
