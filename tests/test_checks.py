@@ -42,6 +42,8 @@ def test_the_test_apps_models_are_clean():
         ({"ASSIGNMENT_TIMEOUT_BATCH_SIZE": 0}, "assignment_timeout.E013"),
         ({"ASSIGNMENT_TIMEOUT_MAX_BATCHES": 2.5}, "assignment_timeout.E014"),
         ({"USE_TZ": False}, "assignment_timeout.W016"),
+        ({"ASSIGNMENT_TIMEOUT_WAKE_PROBE_INTERVAL": 0}, "assignment_timeout.E040"),
+        ({"ASSIGNMENT_TIMEOUT_WAKE_PROBE_INTERVAL": "soon"}, "assignment_timeout.E040"),
     ],
 )
 def test_settings_checks(overrides, expected):

@@ -7,7 +7,7 @@ Python, so that web workers with skewed clocks agree on when an offer ends.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import connections
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, Value
@@ -16,7 +16,10 @@ from django.db.models.functions import Now
 from django.db.models.sql import Query
 from django.utils.dateparse import parse_datetime
 
-__all__ = ["DatabaseNow", "database_now", "deadline_in"]
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+__all__ = ["DatabaseNow", "database_now", "deadline_in", "seconds_until_earliest"]
 
 
 class DatabaseNow(Now):
@@ -60,3 +63,26 @@ def database_now(using: str) -> datetime:
     if value.tzinfo is None:  # MySQL returns naive UTC
         value = value.replace(tzinfo=timezone.utc)
     return value  # type: ignore[no-any-return]
+
+
+def seconds_until_earliest(queryset: QuerySet[Any], field: str) -> float | None:
+    """Seconds from the database's now to the earliest non-null ``field`` of ``queryset``.
+
+    One query, ``ORDER BY field LIMIT 1`` with the database's now beside it,
+    so a partial index on ``field`` (``WHERE field IS NOT NULL``) answers it
+    with one index probe, and the difference is taken between two readings
+    of the database clock: an app server whose clock is off does not sleep
+    too long or too short. Negative when that moment has passed; ``None``
+    when there is none.
+    """
+    row = (
+        queryset.filter(**{f"{field}__isnull": False})
+        .order_by(field)
+        .annotate(_database_now=DatabaseNow())
+        .values_list(field, "_database_now")
+        .first()
+    )
+    if row is None:
+        return None
+    earliest, now = row
+    return float((earliest - now).total_seconds())

@@ -27,6 +27,7 @@ __all__ = [
     "app_settings",
     "register_defaults",
     "sweep_interval",
+    "wake_probe_interval",
 ]
 
 PREFIX = "ASSIGNMENT_TIMEOUT"
@@ -94,6 +95,10 @@ class AppSettings:
     DELIVERY_BACKOFF_MAX = Setting[float](3600.0)
     #: Seconds a claimed event stays invisible to other relays (a crash re-sends after it).
     DELIVERY_LEASE = Setting[float](120.0)
+    #: Seconds between a ``--loop``'s probes for new work where nothing can
+    #: wake it: databases other than PostgreSQL, or while its PostgreSQL
+    #: listener reconnects. It bounds how late such a loop sees a new offer.
+    WAKE_PROBE_INTERVAL = Setting[float](0.25)
 
     @classmethod
     def declared(cls) -> dict[str, Setting[Any]]:
@@ -116,6 +121,13 @@ def sweep_interval() -> float:
     """
     return positive_seconds(
         app_settings.SWEEP_INTERVAL, f"{PREFIX}_SWEEP_INTERVAL", config=True
+    )
+
+
+def wake_probe_interval() -> float:
+    """``ASSIGNMENT_TIMEOUT_WAKE_PROBE_INTERVAL`` in seconds, by the rule check E040 applies."""
+    return positive_seconds(
+        app_settings.WAKE_PROBE_INTERVAL, f"{PREFIX}_WAKE_PROBE_INTERVAL", config=True
     )
 
 

@@ -1,4 +1,4 @@
-"""System checks of the ``ASSIGNMENT_TIMEOUT_*`` settings (E010-E016, E032-E034).
+"""System checks of the ``ASSIGNMENT_TIMEOUT_*`` settings (E010-E016, E032-E034, E040).
 
 The rules are those of :mod:`django_assignment_timeout.validation`, which the
 runtime applies too, so a value the checks pass is one the library accepts.
@@ -57,6 +57,13 @@ def check_settings(
                 id=f"{PREFIX}.W012",
             )
         )
+    probe = _seconds_or_error(
+        "WAKE_PROBE_INTERVAL",
+        "Set it to the seconds between a loop's probes for new work, e.g. 0.25.",
+        "E040",
+    )
+    if isinstance(probe, Error):
+        errors.append(probe)
     for name, check_id in (("BATCH_SIZE", "E013"), ("MAX_BATCHES", "E014")):
         errors += _positive_int_errors(
             name, "Use the default unless a benchmark says otherwise.", check_id

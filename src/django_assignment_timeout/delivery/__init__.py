@@ -14,6 +14,7 @@ from django_assignment_timeout.delivery.relay import (
     claim_batch,
     deliver_pending,
     due_events,
+    next_attempt,
     record,
     requeue_dead,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "claim_batch",
     "deliver_pending",
     "due_events",
+    "next_attempt",
     "record",
     "requeue_dead",
     "send_batch",

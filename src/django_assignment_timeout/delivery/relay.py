@@ -37,7 +37,11 @@ from typing import TYPE_CHECKING, Any
 from django.db import connections, router, transaction
 from django.db.models import F
 
-from django_assignment_timeout.clock import DatabaseNow, deadline_in
+from django_assignment_timeout.clock import (
+    DatabaseNow,
+    deadline_in,
+    seconds_until_earliest,
+)
 from django_assignment_timeout.conf import app_settings
 from django_assignment_timeout.delivery.sending import Outcome, send_batch
 from django_assignment_timeout.events import (
@@ -58,6 +62,7 @@ __all__ = [
     "claim_batch",
     "deliver_pending",
     "due_events",
+    "next_attempt",
     "record",
     "requeue_dead",
 ]
@@ -140,6 +145,18 @@ def due_events(using: str | None = None) -> AssignmentEventQuerySet:
     using = using or router.db_for_write(AssignmentEvent)
     return AssignmentEvent.objects.using(using).filter(
         delivery_state=DeliveryState.PENDING, next_attempt_at__lte=DatabaseNow()
+    )
+
+
+def next_attempt(using: str | None = None) -> float | None:
+    """Seconds until the earliest undelivered event is due, on the database clock.
+
+    One probe of the relay's partial index; negative when an event is due
+    now, ``None`` when none is waiting. A loop sleeps until then.
+    """
+    using = using or router.db_for_write(AssignmentEvent)
+    return seconds_until_earliest(
+        AssignmentEvent.objects.using(using).all(), "next_attempt_at"
     )
 
 

@@ -2,13 +2,15 @@
 
 :mod:`.driver` runs the batches and counts them; each batch is expired by
 :mod:`.postgresql` (one statement) or :mod:`.portable` (three statements),
-from the shared pieces in :mod:`.batch`.
+from the shared pieces in :mod:`.batch`. :mod:`.deadline` tells a loop when the
+next offer falls due.
 """
 
 from __future__ import annotations
 
 from django_assignment_timeout.exceptions import SweepConflict
 from django_assignment_timeout.sweep.batch import PORTABLE_MAX_BATCH
+from django_assignment_timeout.sweep.deadline import next_deadline
 from django_assignment_timeout.sweep.driver import (
     SweepResult,
     count_due,
@@ -23,6 +25,7 @@ __all__ = [
     "SweepResult",
     "count_due",
     "expire_batch",
+    "next_deadline",
     "sweep",
     "sweep_queryset",
 ]

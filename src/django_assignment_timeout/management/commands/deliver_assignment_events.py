@@ -9,11 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import router
 
-from django_assignment_timeout.delivery import deliver_pending, requeue_dead
+from django_assignment_timeout.conf import wake_probe_interval
+from django_assignment_timeout.delivery import (
+    deliver_pending,
+    next_attempt,
+    requeue_dead,
+)
 from django_assignment_timeout.events import AssignmentEvent
-from django_assignment_timeout.exceptions import AssignmentError
-from django_assignment_timeout.management.loop import run_until_stopped
+from django_assignment_timeout.exceptions import AssignmentError, ConfigurationError
+from django_assignment_timeout.management.loop import Pacing, Tick, run_until_stopped
 
 
 class Command(BaseCommand):
@@ -32,13 +38,14 @@ class Command(BaseCommand):
         mode.add_argument(
             "--loop",
             action="store_true",
-            help="Keep delivering until SIGTERM or SIGINT.",
+            help="Keep delivering until SIGTERM or SIGINT: as soon as an event "
+            "is due, and at least every --interval seconds.",
         )
         parser.add_argument(
             "--interval",
             type=float,
             default=5.0,
-            help="Seconds between runs with --loop.",
+            help="Most seconds between runs with --loop.",
         )
         mode.add_argument(
             "--list-dead", action="store_true", help="List dead events and exit."
@@ -94,7 +101,7 @@ class Command(BaseCommand):
         max_batches: int | None,
         *,
         quiet_when_idle: bool = False,
-    ) -> bool:
+    ) -> Tick:
         try:
             result = deliver_pending(batch_size=batch_size, max_batches=max_batches)
         except AssignmentError as err:
@@ -104,13 +111,15 @@ class Command(BaseCommand):
             result.delivered or result.retried or result.dead or result.has_more
         )
         if idle and quiet_when_idle and self.verbosity < 2:
-            return False
+            return Tick.IDLE
         self.stdout.write(
             f"delivered {result.delivered}, retrying {result.retried}, dead {result.dead}"
             + (" (more due)" if result.has_more else "")
         )
         self.stdout.flush()
-        return result.has_more
+        if result.has_more:
+            return Tick.MORE
+        return Tick.IDLE if idle else Tick.WORKED
 
     def _loop(
         self, batch_size: int | None, max_batches: int | None, interval: float
@@ -129,11 +138,24 @@ class Command(BaseCommand):
             )
             self.stdout.flush()
 
+        try:
+            probe_interval = wake_probe_interval()
+        except ConfigurationError as err:
+            raise CommandError(str(err)) from err
+        using = router.db_for_write(AssignmentEvent)
+        # Woken by each new event (PostgreSQL), or probing for one; and
+        # asleep until the next retry is due.
+        pacing = Pacing(
+            probe=lambda: next_attempt(using),
+            listen_on=[using],
+            probe_interval=probe_interval,
+        )
         run_until_stopped(
             lambda: self._deliver(batch_size, max_batches, quiet_when_idle=True),
             interval,
             on_error=report,
             on_stop=stopped_by,
             on_start=started,
+            pacing=pacing,
         )
         self.stdout.write("stopped")

@@ -10,14 +10,16 @@ from typing import Any
 
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import router
 
 # The module, not its functions: looked up at each run, so a test (or a
 # project) that replaces sweep.sweep reaches the command too.
 from django_assignment_timeout import sweep
-from django_assignment_timeout.conf import sweep_interval
-from django_assignment_timeout.delivery import deliver_pending
+from django_assignment_timeout.conf import sweep_interval, wake_probe_interval
+from django_assignment_timeout.delivery import deliver_pending, next_attempt
+from django_assignment_timeout.events import AssignmentEvent
 from django_assignment_timeout.exceptions import AssignmentError, ConfigurationError
-from django_assignment_timeout.management.loop import run_until_stopped
+from django_assignment_timeout.management.loop import Pacing, Tick, run_until_stopped
 from django_assignment_timeout.options import assignment_models
 
 
@@ -31,13 +33,15 @@ class Command(BaseCommand):
         mode.add_argument(
             "--loop",
             action="store_true",
-            help="Keep sweeping every --interval seconds until SIGTERM or SIGINT.",
+            help="Keep sweeping until SIGTERM or SIGINT: at each deadline, when "
+            "woken by a new offer, and at least every --interval seconds.",
         )
         parser.add_argument(
             "--interval",
             type=float,
             default=None,
-            help="Seconds between sweeps with --loop (default: ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL).",
+            help="Most seconds between sweeps with --loop "
+            "(default: ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL).",
         )
         mode.add_argument(
             "--dry-run",
@@ -76,6 +80,12 @@ class Command(BaseCommand):
             self._sweep_once(models, batch_size)
             return
         self._loop(models, batch_size, float(interval))
+
+    def _probe_interval(self) -> float:
+        try:
+            return wake_probe_interval()
+        except ConfigurationError as err:
+            raise CommandError(str(err)) from err
 
     def _default_interval(self) -> float:
         # The rule system check E011 applies, so a setting the check passes
@@ -122,7 +132,7 @@ class Command(BaseCommand):
         delivery_budget: float | None = None,
         *,
         quiet_when_idle: bool = False,
-    ) -> bool:
+    ) -> Tick:
         try:
             result = sweep.sweep(models, batch_size=batch_size)
         except AssignmentError as err:
@@ -131,30 +141,36 @@ class Command(BaseCommand):
         # ones that are. -v 2 shows every tick; a one-off run always reports.
         idle = not result.expired_count and not result.has_more
         if idle and quiet_when_idle and self.verbosity < 2:
-            self._deliver(delivery_budget)
-            return False
+            return Tick.WORKED if self._deliver(delivery_budget) else Tick.IDLE
         for label, count in sorted(result.by_model.items()):
             self.stdout.write(f"{label}: {count} expired")
         self.stdout.write(
             f"expired {result.expired_count} in {result.batches} batch(es)"
             + (" (more due)" if result.has_more else "")
         )
-        self._deliver(delivery_budget)
+        delivered = self._deliver(delivery_budget)
         self.stdout.flush()
-        return result.has_more
+        if result.has_more:
+            return Tick.MORE
+        return Tick.WORKED if result.expired_count or delivered else Tick.IDLE
 
-    def _deliver(self, time_budget: float | None) -> None:
+    def _deliver(self, time_budget: float | None) -> bool:
+        """Deliver what is due; whether any event changed state."""
         # The backstop of notification delivery: whatever the scheduler's
         # after-commit trigger missed goes out here. A delivery failure never
         # fails the sweep that already committed.
         try:
-            deliver_pending(time_budget=time_budget)
+            result = deliver_pending(time_budget=time_budget)
         except Exception as err:
             self.stderr.write(f"Notification delivery failed: {err}")
+            return False
+        return bool(result.delivered or result.retried or result.dead)
 
     def _loop(
         self, models: list[Any] | None, batch_size: int | None, interval: float
     ) -> None:
+        events_alias = router.db_for_write(AssignmentEvent)
+
         def stopped_by(signum: int) -> None:
             # Told once the sweep that was running when the signal came ended.
             self.stdout.write(
@@ -172,6 +188,16 @@ class Command(BaseCommand):
             self.stdout.write(f"sweeping every {interval:g}s; SIGTERM or SIGINT stops")
             self.stdout.flush()
 
+        chosen = _sweep_models(models)
+        # The sweep delivers too, so the loop wakes for either: the next
+        # deadline or the next event due (a new offer's, a retry's).
+        pacing = Pacing(
+            probe=lambda: _earliest(
+                sweep.next_deadline(chosen), next_attempt(events_alias)
+            ),
+            listen_on=[router.db_for_write(m) for m in chosen] + [events_alias],
+            probe_interval=self._probe_interval(),
+        )
         # A delivery backlog may take one interval per tick, so sweeps stay on
         # schedule; the rest goes out next tick.
         run_until_stopped(
@@ -182,5 +208,16 @@ class Command(BaseCommand):
             on_error=report,
             on_stop=stopped_by,
             on_start=started,
+            pacing=pacing,
         )
         self.stdout.write("stopped")
+
+
+def _sweep_models(models: list[Any] | None) -> list[Any]:
+    """The models a sweep of ``models`` covers (``None``: every adopting model)."""
+    return list(assignment_models()) if models is None else models
+
+
+def _earliest(*seconds: float | None) -> float | None:
+    known = [s for s in seconds if s is not None]
+    return min(known) if known else None
