@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar, overload
 from appconf import AppConf
 from django.conf import settings
 
-from django_assignment_timeout.validation import positive_seconds
+from django_assignment_timeout.validation import duration_seconds, positive_seconds
 
 __all__ = [
     "DEFAULT_NOTIFIER",
@@ -25,6 +25,7 @@ __all__ = [
     "AppSettings",
     "Setting",
     "app_settings",
+    "event_retention",
     "register_defaults",
     "sweep_interval",
 ]
@@ -94,6 +95,9 @@ class AppSettings:
     DELIVERY_BACKOFF_MAX = Setting[float](3600.0)
     #: Seconds a claimed event stays invisible to other relays (a crash re-sends after it).
     DELIVERY_LEASE = Setting[float](120.0)
+    #: Age (seconds, a timedelta, or text such as ``"90d"``) after which the
+    #: periodic jobs prune delivered events; None (the default) never prunes.
+    EVENT_RETENTION = Setting[Any](None)
 
     @classmethod
     def declared(cls) -> dict[str, Setting[Any]]:
@@ -117,6 +121,18 @@ def sweep_interval() -> float:
     return positive_seconds(
         app_settings.SWEEP_INTERVAL, f"{PREFIX}_SWEEP_INTERVAL", config=True
     )
+
+
+def event_retention() -> float | None:
+    """``ASSIGNMENT_TIMEOUT_EVENT_RETENTION`` in seconds, or None when unset.
+
+    By the rule check E055 applies, so a value it passes is one the periodic
+    jobs prune with; a bad one is a ConfigurationError.
+    """
+    value = app_settings.EVENT_RETENTION
+    if value is None:
+        return None
+    return duration_seconds(value, f"{PREFIX}_EVENT_RETENTION", config=True)
 
 
 def register_defaults() -> type:
