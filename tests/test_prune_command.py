@@ -53,7 +53,13 @@ def count():
 
 @pytest.mark.parametrize(
     ("age", "kept_days"),
-    [("90d", 89), ("2160h", 89), ("129600m", 89), (str(90 * 86400), 89), ("7776000s", 89)],
+    [
+        ("90d", 89),
+        ("2160h", 89),
+        ("129600m", 89),
+        (str(90 * 86400), 89),
+        ("7776000s", 89),
+    ],
 )
 def test_older_than_takes_units_and_seconds(age, kept_days):
     events(Driver, range(3), days=91)
@@ -72,7 +78,10 @@ def test_older_than_takes_units_and_seconds(age, kept_days):
         (["--older-than=-5d"], "--older-than must be a duration"),
         (["--older-than", "0"], "--older-than must be a positive number of seconds"),
         (["--older-than", "99999d"], "at most"),
-        (["--older-than", "9d", "--batch-size", "0"], "--batch-size must be a positive"),
+        (
+            ["--older-than", "9d", "--batch-size", "0"],
+            "--batch-size must be a positive",
+        ),
         (["--older-than", "9d", "--max-batches", "-1"], "--max-batches must be"),
         (["--older-than", "9d", "--database", "nope"], "Prune failed: No database"),
         ([], "the following arguments are required: --older-than"),

@@ -31,7 +31,7 @@ from django_assignment_timeout.models import AssignmentEvent
 from django_assignment_timeout.retention import prune_events, prune_if_configured
 from django_assignment_timeout.testing import deliver
 from django_assignment_timeout.validation import duration_seconds
-from tests.support.retention import DAY, events, make_old, settle
+from tests.support.retention import DAY, events, make_old
 from tests.testapp.models import Driver, StockRequest, Ticket
 
 pytestmark = pytest.mark.django_db
@@ -225,8 +225,17 @@ def test_bad_arguments_are_refused_before_anything_is_read(arguments, argument):
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("90d", 90 * DAY), ("12h", 43200), ("30m", 1800), ("45s", 45), ("3600", 3600),
-     ("1.5h", 5400), (" 7d ", 7 * DAY), (120, 120), (timedelta(hours=1), 3600)],
+    [
+        ("90d", 90 * DAY),
+        ("12h", 43200),
+        ("30m", 1800),
+        ("45s", 45),
+        ("3600", 3600),
+        ("1.5h", 5400),
+        (" 7d ", 7 * DAY),
+        (120, 120),
+        (timedelta(hours=1), 3600),
+    ],
 )
 def test_durations_read_with_units(text, seconds):
     assert duration_seconds(text, "age") == seconds
@@ -337,7 +346,9 @@ def build(world, driver, user):
         if spec["deleted"]:
             model._base_manager.filter(pk=key).delete()
         for event_attempt, kind, state, days in spec["events"]:
-            events(model, [key], attempt=event_attempt, kind=kind, state=state, days=days)
+            events(
+                model, [key], attempt=event_attempt, kind=kind, state=state, days=days
+            )
         made.append((ContentType.objects.get_for_model(model).pk, str(key)))
     return made
 
@@ -397,7 +408,10 @@ def test_the_property_sees_a_pruner_that_forgets_open_offers(driver, monkeypatch
             "model": model,
             "open_attempt": 2,
             "deleted": False,
-            "events": [(2, "offered", "delivered", 400), (1, "offered", "delivered", 400)],
+            "events": [
+                (2, "offered", "delivered", 400),
+                (1, "offered", "delivered", 400),
+            ],
         }
         for model in ("stock", "ticket")
     ]

@@ -39,7 +39,12 @@ from django_assignment_timeout.clock import database_now
 from django_assignment_timeout.conf import event_retention
 from django_assignment_timeout.events import AssignmentEvent, DeliveryState
 from django_assignment_timeout.exceptions import InvalidArgument
-from django_assignment_timeout.options import ATTEMPT, EXPIRES_AT, is_adopter, options_for
+from django_assignment_timeout.options import (
+    ATTEMPT,
+    EXPIRES_AT,
+    is_adopter,
+    options_for,
+)
 from django_assignment_timeout.sweep.batch import batch_size_for
 from django_assignment_timeout.validation import (
     duration_seconds,
@@ -144,7 +149,9 @@ def prune_events(
     elif using not in connections.settings:
         raise InvalidArgument(f"No database {shown(using)}.", argument="using")
     size = batch_size_for(using, batch_size)
-    states = [DeliveryState.DELIVERED] + ([DeliveryState.DEAD] if include_dead else [])
+    states: list[str] = [DeliveryState.DELIVERED]
+    if include_dead:
+        states.append(DeliveryState.DEAD)
     cutoff = database_now(using) - timedelta(seconds=seconds)
     result = PruneResult(dry_run=dry_run, cutoff=cutoff)
     after = 0  # ids walk upwards (keyset), so a kept row is read once a run
@@ -154,7 +161,9 @@ def prune_events(
         # a transaction would take the one write lock.
         scope = nullcontext() if dry_run else transaction.atomic(using=using)
         with scope:
-            rows = list(_candidates(using, cutoff, states, after, size, lock=not dry_run))
+            rows = list(
+                _candidates(using, cutoff, states, after, size, lock=not dry_run)
+            )
             doomed, kept = _split(rows, using)
             deleted = len(doomed) if dry_run else _delete(doomed, states, using)
         took = time.monotonic() - started
@@ -242,9 +251,7 @@ def _open_attempts(
 ) -> set[tuple[str, int]]:
     """(object key text, attempt) of the ``rows`` whose attempt is open now."""
     try:
-        content_type = ContentType.objects.db_manager(using).get_for_id(
-            content_type_id
-        )
+        content_type = ContentType.objects.db_manager(using).get_for_id(content_type_id)
     except ContentType.DoesNotExist:
         return set()
     model = content_type.model_class()

@@ -18,12 +18,6 @@ def make_old(queryset, days=100):
     return queryset.update(created_at=deadline_in(-days * DAY))
 
 
-def settle(queryset, state="delivered"):
-    """Mark events delivered or dead, as the relay leaves them (no next attempt)."""
-    stamp = timezone.now() if state == "delivered" else None
-    return queryset.update(delivery_state=state, next_attempt_at=None, delivered_at=stamp)
-
-
 def events(
     model_or_type, pks, *, attempt=1, kind="offered", state="delivered", days=100
 ):
@@ -57,8 +51,12 @@ def events(
     if rows and rows[0].pk is None:  # MySQL's bulk_create returns no ids
         return list(
             AssignmentEvent.objects.filter(
-                content_type=content_type, attempt=attempt, kind=kind,
+                content_type=content_type,
+                attempt=attempt,
+                kind=kind,
                 object_pk__in=[str(pk) for pk in pks],
-            ).order_by("pk").values_list("pk", flat=True)
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)
         )
     return sorted(row.pk for row in rows)

@@ -13,8 +13,8 @@ from typing import Any
 from django.apps import AppConfig
 from django.core.checks import CheckMessage, Error, Tags, register
 
-from django_assignment_timeout.exceptions import ConfigurationError
 from django_assignment_timeout.conf import event_retention
+from django_assignment_timeout.exceptions import ConfigurationError
 
 __all__ = ["check_retention_settings"]
 
