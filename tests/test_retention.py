@@ -91,6 +91,19 @@ def test_events_of_a_model_no_longer_installed_or_adopting_go():
     assert remaining(*ids) == set()
 
 
+def test_a_content_type_removed_meanwhile_holds_nothing_open(monkeypatch):
+    # remove_stale_contenttypes running at the same moment: the cached lookup
+    # fails, and the prune goes on rather than crash.
+    ids = events(StockRequest, [1])
+
+    def gone(self, id):
+        raise ContentType.DoesNotExist
+
+    monkeypatch.setattr(type(ContentType.objects), "get_for_id", gone)
+    assert prune_events(NINETY_DAYS, using="default").deleted == 1
+    assert remaining(*ids) == set()
+
+
 def test_a_key_that_can_not_be_parsed_holds_nothing_open():
     ids = events(StockRequest, ["not-a-number"]) + events(Ticket, ["not-a-uuid"])
     assert prune_events(NINETY_DAYS).deleted == 2
