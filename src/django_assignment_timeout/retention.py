@@ -118,7 +118,7 @@ class PruneResult:
 
 
 def prune_events(
-    older_than: timedelta | float,
+    older_than: timedelta | float | str,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_batches: int | None = None,
