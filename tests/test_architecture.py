@@ -76,6 +76,7 @@ FLOORS = [
             f"{NAME}.sweep",
             f"{NAME}.delivery",
             f"{NAME}.wakeup",
+            f"{NAME}.retention",
         ],
     ),
     ("checks of declarations", [f"={NAME}.checks", f"{NAME}.checks.models"]),

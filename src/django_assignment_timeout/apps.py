@@ -8,7 +8,11 @@ from django.utils.translation import gettext_lazy as _
 from django_assignment_timeout import schedulers
 
 # Imported for their side effect: they register the settings and backend checks.
-from django_assignment_timeout.checks import backends, settings  # noqa: F401
+from django_assignment_timeout.checks import (  # noqa: F401
+    backends,
+    retention,
+    settings,
+)
 from django_assignment_timeout.conf import register_defaults
 
 __all__ = ["AssignmentTimeoutConfig"]

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar, overload
 from appconf import AppConf
 from django.conf import settings
 
-from django_assignment_timeout.validation import positive_seconds
+from django_assignment_timeout.validation import duration_seconds, positive_seconds
 
 __all__ = [
     "DEFAULT_NOTIFIER",
@@ -25,6 +25,7 @@ __all__ = [
     "AppSettings",
     "Setting",
     "app_settings",
+    "event_retention",
     "register_defaults",
     "sweep_interval",
     "wake_probe_interval",
@@ -99,6 +100,9 @@ class AppSettings:
     #: wake it: databases other than PostgreSQL, or while its PostgreSQL
     #: listener reconnects. It bounds how late such a loop sees a new offer.
     WAKE_PROBE_INTERVAL = Setting[float](0.25)
+    #: Age (seconds, a timedelta, or text such as ``"90d"``) after which the
+    #: periodic jobs prune delivered events; None (the default) never prunes.
+    EVENT_RETENTION = Setting[Any](None)
 
     @classmethod
     def declared(cls) -> dict[str, Setting[Any]]:
@@ -129,6 +133,16 @@ def wake_probe_interval() -> float:
     return positive_seconds(
         app_settings.WAKE_PROBE_INTERVAL, f"{PREFIX}_WAKE_PROBE_INTERVAL", config=True
     )
+def event_retention() -> float | None:
+    """``ASSIGNMENT_TIMEOUT_EVENT_RETENTION`` in seconds, or None when unset.
+
+    By the rule check E055 applies, so a value it passes is one the periodic
+    jobs prune with; a bad one is a ConfigurationError.
+    """
+    value = app_settings.EVENT_RETENTION
+    if value is None:
+        return None
+    return duration_seconds(value, f"{PREFIX}_EVENT_RETENTION", config=True)
 
 
 def register_defaults() -> type:

@@ -15,7 +15,9 @@ from datetime import timedelta
 from django_assignment_timeout.exceptions import ConfigurationError, InvalidArgument
 
 __all__ = [
+    "DURATION_UNITS",
     "MAX_TIMEOUT_SECONDS",
+    "duration_seconds",
     "is_positive_int",
     "is_positive_number",
     "is_real_number",
@@ -31,6 +33,11 @@ __all__ = [
 #: The longest offer: ten years. Far beyond any real offer, and far inside the
 #: datetime range of every backend, so a deadline can always be stored.
 MAX_TIMEOUT_SECONDS = 10 * 365 * 24 * 3600
+
+#: Seconds in each unit a duration text may end with ("90d", "12h", "30m", "45s").
+DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+_DURATION_TEXT = re.compile(r"([0-9]{1,12}(?:\.[0-9]{1,6})?)([dhms]?)")
 
 # Decimal digits only: no "1_000" or " 12" (int() takes both), no "12.0".
 _INTEGER_TEXT = re.compile(r"[+-]?[0-9]{1,40}")
@@ -161,3 +168,27 @@ def positive_seconds(value: object, name: str, *, config: bool = False) -> float
             f"not {shown(value)}."
         )
     return float(value)  # type: ignore[arg-type]
+
+
+def duration_seconds(value: object, name: str, *, config: bool = False) -> float:
+    """``value`` as positive seconds: what :func:`positive_seconds` takes, or text.
+
+    Text is a number with an optional unit, ``d``, ``h``, ``m`` or ``s``
+    (``"90d"``, ``"1.5h"``, ``"3600"``), as an operator types it on a command
+    line or an environment variable carries it. Bad text is refused like any
+    other bad value (:class:`.InvalidArgument`, or with ``config`` a
+    :class:`.ConfigurationError`).
+    """
+    if isinstance(value, str):
+        match = _DURATION_TEXT.fullmatch(value.strip())
+        if match is None:
+            message = (
+                f"{name} must be a duration such as 90d, 12h, 30m, 45s or a "
+                f"number of seconds, not {shown(value)}."
+            )
+            if config:
+                raise ConfigurationError(message)
+            raise InvalidArgument(message, argument=name)
+        number, unit = match.groups()
+        value = float(number) * DURATION_UNITS[unit or "s"]
+    return positive_seconds(value, name, config=config)

@@ -12,8 +12,10 @@ Ids are stable and never reused (retired ones stay reserved):
   off; E032-E034 the ``DELIVERY_*`` settings (:mod:`.settings`).
 * E020 the scheduler backend can not be loaded, E030 / W030 the notifier
   backends (:mod:`.backends`); E021-E027 and E031-E038 are the backends' own.
+* E055 bad ``ASSIGNMENT_TIMEOUT_EVENT_RETENTION`` (:mod:`.retention`);
+  E056-E059 are reserved for retention.
 
-:mod:`.settings` and :mod:`.backends` register their checks when imported
+:mod:`.settings`, :mod:`.backends` and :mod:`.retention` register their checks when imported
 (the app's ``ready()`` does it); :mod:`.models` is called by the mixin.
 """
 
