@@ -65,7 +65,7 @@ FLOORS = [
         ],
     ),
     ("port loaders", [f"={NAME}.schedulers", f"={NAME}.notifiers"]),
-    ("event", [f"{NAME}.events"]),
+    ("event", [f"{NAME}.events", f"{NAME}.heartbeat"]),
     (
         "core",
         [

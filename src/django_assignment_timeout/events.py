@@ -80,8 +80,17 @@ class AssignmentEventQuerySet(models.QuerySet["AssignmentEvent"]):
         return self.filter(delivery_state=DeliveryState.PENDING)
 
     def dead(self) -> AssignmentEventQuerySet:
-        """Events the relay gave up on after its last try."""
-        return self.filter(delivery_state=DeliveryState.DEAD)
+        """Events the relay gave up on after its last try.
+
+        The NULL conditions are implied by the state (a dead event has no
+        next try and was never delivered); they let the database read the
+        ``assignment_event_dead`` partial index.
+        """
+        return self.filter(
+            delivery_state=DeliveryState.DEAD,
+            delivered_at__isnull=True,
+            next_attempt_at__isnull=True,
+        )
 
     def with_lateness(self) -> AssignmentEventQuerySet:
         """Annotate ``lateness``: how late each expiry was (a ``timedelta``).
@@ -185,6 +194,15 @@ class AssignmentEvent(models.Model):
                 fields=["next_attempt_at"],
                 condition=Q(next_attempt_at__isnull=False),
                 name="assignment_event_due_delivery",
+            ),
+            # Dead letters (never delivered, no next try): only those rows, so
+            # counting them reads a tiny index instead of the whole audit
+            # trail. IS NULL conditions, not delivery_state = 'dead': a
+            # generic plan with bound parameters can still use it.
+            models.Index(
+                fields=["id"],
+                condition=Q(delivered_at__isnull=True, next_attempt_at__isnull=True),
+                name="assignment_event_dead",
             ),
         ]
 
