@@ -75,6 +75,7 @@ FLOORS = [
             f"{NAME}.lifecycle",
             f"{NAME}.sweep",
             f"{NAME}.delivery",
+            f"{NAME}.status",
         ],
     ),
     ("checks of declarations", [f"={NAME}.checks", f"{NAME}.checks.models"]),
