@@ -88,6 +88,7 @@ FLOORS = [
             f"{NAME}.admin",
             f"{NAME}.management",
             f"{NAME}.checks",
+            f"{NAME}.health",
             f"{NAME}.testing",
             f"{NAME}.migrations",
             f"{NAME}.apps",
