@@ -125,9 +125,7 @@ def test_a_failing_heartbeat_is_logged_and_never_fails_the_sweep(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_failure_inside_a_callers_transaction_leaves_it_usable(
-    missing_table, caplog
-):
+def test_a_failure_inside_a_callers_transaction_leaves_it_usable(missing_table, caplog):
     with transaction.atomic():
         assert record_sweep(["testapp.Ticket"]) == 0
         # The savepoint rolled back alone: the transaction goes on.

@@ -9,8 +9,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from django_assignment_timeout.models import _short_name
 from django_assignment_timeout.heartbeat import record_sweep
+from django_assignment_timeout.models import _short_name
 from django_assignment_timeout.sweep import expire_batch, sweep
 from django_assignment_timeout.testing import make_due
 from tests.testapp.data import offered_requests

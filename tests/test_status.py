@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
@@ -76,7 +75,9 @@ def test_the_sweeper_is_the_least_recently_swept_model():
         last_run_at=deadline_in(-120)
     )
     status = current_status()
-    assert status.sweeper_last_run_at == _by_model(status)["testapp.Ticket"].last_swept_at
+    assert (
+        status.sweeper_last_run_at == _by_model(status)["testapp.Ticket"].last_swept_at
+    )
     assert 120 <= status.sweeper_age_seconds < 130
 
 
@@ -100,7 +101,7 @@ def test_the_outbox_backlog_its_oldest_age_and_dead_letters(driver):
 
 def _expire_late_by(driver, *seconds):
     rows = offered_requests(driver, len(seconds))
-    for row, late in zip(rows, seconds):
+    for row, late in zip(rows, seconds, strict=True):
         make_due(StockRequest, row.pk, seconds_ago=late)
     assert sweep([StockRequest]).expired_count == len(seconds)
 

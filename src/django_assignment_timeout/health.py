@@ -36,12 +36,12 @@ from django.utils.connection import ConnectionDoesNotExist
 from django_assignment_timeout.clock import database_now
 from django_assignment_timeout.conf import sweep_interval
 from django_assignment_timeout.events import AssignmentEvent
-from django_assignment_timeout.heartbeat import throttle_seconds
 from django_assignment_timeout.exceptions import (
     ConfigurationError,
     InvalidArgument,
     MissingExtraError,
 )
+from django_assignment_timeout.heartbeat import throttle_seconds
 from django_assignment_timeout.options import assignment_models
 from django_assignment_timeout.status import model_status, outbox_status
 from django_assignment_timeout.validation import is_positive_number
@@ -211,4 +211,3 @@ class DueOffersHealthCheck(_StatusCheck):
         late = self._read(read)
         if late:
             raise ServiceUnavailable("; ".join(late))
-

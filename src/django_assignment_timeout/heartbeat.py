@@ -114,9 +114,9 @@ def record_sweep(names: Iterable[str], *, using: str | None = None) -> int:
     # MySQL / MariaDB's ON DUPLICATE KEY UPDATE takes no conflict target
     # (name is the only unique key besides the id, so it is the one hit).
     target = (
-        {"unique_fields": ["name"]}
+        ["name"]
         if connections[using].features.supports_update_conflicts_with_target
-        else {}
+        else None
     )
     try:
         # A savepoint, so a failure inside a caller's transaction leaves it usable.
@@ -129,7 +129,7 @@ def record_sweep(names: Iterable[str], *, using: str | None = None) -> int:
                     for name in due
                 ],
                 update_conflicts=True,
-                **target,
+                unique_fields=target,
                 update_fields=["last_run_at", "host", "pid"],
             )
     except Exception:

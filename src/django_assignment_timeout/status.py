@@ -28,6 +28,7 @@ from django.db.models.functions import Coalesce
 from django_assignment_timeout.clock import database_now
 from django_assignment_timeout.conf import sweep_interval
 from django_assignment_timeout.events import AssignmentEvent, DeliveryState, EventKind
+from django_assignment_timeout.events import lateness as expiry_lateness
 from django_assignment_timeout.exceptions import ConfigurationError
 from django_assignment_timeout.heartbeat import SweeperHeartbeat
 from django_assignment_timeout.options import EXPIRES_AT, assignment_models
@@ -250,7 +251,7 @@ def lateness_status(
             created_at__gte=now - window,
         )
         .filter(created_at__gte=F("deadline"))
-        .with_lateness()
+        .annotate(lateness=expiry_lateness())
         .values_list("lateness", flat=True)
         if value is not None
     )
