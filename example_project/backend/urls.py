@@ -12,6 +12,13 @@ from django_assignment_timeout.health import CHECKS as EXPIRY_CHECKS
 # Unmatched /api/ URLs answer in the API's JSON error shape, as documented.
 handler404 = "logistics.api.errors.not_found"
 
+# 200 when the database answers, the sweeper swept every model within two
+# intervals, no notification waits over 5 minutes and no offer is three
+# intervals overdue; 500 and the failing check otherwise (?format=json).
+health = HealthCheckView.as_view(
+    checks=["health_check.checks.Database", *EXPIRY_CHECKS]
+)
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("logistics.api.urls")),
@@ -19,13 +26,6 @@ urlpatterns = [
     path(
         "api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"
     ),
-    # 200 when the database answers, the sweeper swept every model within two
-    # intervals, no notification waits over 5 minutes and no offer is three
-    # intervals overdue; 500 and the failing check otherwise (?format=json).
-    path(
-        "health/",
-        HealthCheckView.as_view(checks=["health_check.checks.Database", *EXPIRY_CHECKS]),
-        name="health",
-    ),
+    path("health/", health, name="health"),
     path("", include("dispatch.urls")),  # the server-rendered dispatch pages
 ]
