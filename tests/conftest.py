@@ -23,6 +23,7 @@ TESTS = Path(__file__).resolve().parent
 OPTIONAL = {
     "celery": ("the celery extra", ["celery"]),
     "fcm": ("the fcm extra", ["firebase_admin"]),
+    "health": ("the health extra", ["health_check"]),
     "huey": ("the huey extra", ["huey"]),
     # Django 6.0+ ships the tasks framework; 5.2 needs the backport.
     "tasks": ("the tasks extra", ["django.tasks", "django_tasks"]),
@@ -35,6 +36,7 @@ NEEDS = {
     "test_celery_scheduler.py": ["celery"],
     "test_fcm.py": ["fcm"],
     "test_fcm_edges.py": ["fcm"],
+    "test_health.py": ["health"],
     "test_huey_scheduler.py": ["huey"],
     "test_scheduler_options.py": ["celery", "tasks"],
     "test_tasks_backend.py": ["tasks"],

@@ -65,7 +65,7 @@ FLOORS = [
         ],
     ),
     ("port loaders", [f"={NAME}.schedulers", f"={NAME}.notifiers"]),
-    ("event", [f"{NAME}.events"]),
+    ("event", [f"{NAME}.events", f"{NAME}.heartbeat"]),
     (
         "core",
         [
@@ -77,6 +77,7 @@ FLOORS = [
             f"{NAME}.delivery",
             f"{NAME}.wakeup",
             f"{NAME}.retention",
+            f"{NAME}.status",
         ],
     ),
     ("checks of declarations", [f"={NAME}.checks", f"{NAME}.checks.models"]),
@@ -89,6 +90,7 @@ FLOORS = [
             f"{NAME}.admin",
             f"{NAME}.management",
             f"{NAME}.checks",
+            f"{NAME}.health",
             f"{NAME}.testing",
             f"{NAME}.migrations",
             f"{NAME}.apps",

@@ -8,7 +8,7 @@ import os
 
 from tests.support.children import run_python
 
-OPTIONAL = ("celery", "huey", "firebase_admin", "kombu", "django_tasks")
+OPTIONAL = ("celery", "huey", "firebase_admin", "kombu", "django_tasks", "health_check")
 
 # A clean interpreter (this test process has imported the integrations),
 # configured by the probe itself.

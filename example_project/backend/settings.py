@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "health_check",  # the HTML page of /health/ (its JSON needs no app)
     "django_assignment_timeout",
     "logistics",
     "dispatch",  # the server-rendered dispatch pages

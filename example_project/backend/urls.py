@@ -1,13 +1,23 @@
-"""URLs of the GTS backend: the API, its OpenAPI schema, and the admin."""
+"""URLs of the GTS backend: the API, its OpenAPI schema, the admin and /health/."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from health_check.views import HealthCheckView
+
+from django_assignment_timeout.health import CHECKS as EXPIRY_CHECKS
 
 # Unmatched /api/ URLs answer in the API's JSON error shape, as documented.
 handler404 = "logistics.api.errors.not_found"
+
+# 200 when the database answers, the sweeper swept every model within two
+# intervals, no notification waits over 5 minutes and no offer is three
+# intervals overdue; 500 and the failing check otherwise (?format=json).
+health = HealthCheckView.as_view(
+    checks=["health_check.checks.Database", *EXPIRY_CHECKS]
+)
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -16,5 +26,6 @@ urlpatterns = [
     path(
         "api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"
     ),
+    path("health/", health, name="health"),
     path("", include("dispatch.urls")),  # the server-rendered dispatch pages
 ]

@@ -25,6 +25,7 @@ from django_assignment_timeout.events import (
     DeliveryState,
     EventKind,
 )
+from django_assignment_timeout.heartbeat import SweeperHeartbeat
 from django_assignment_timeout.notifications import default_notifications
 from django_assignment_timeout.options import (
     ATTEMPT,
@@ -51,6 +52,7 @@ __all__ = [
     "DeliveryState",
     "EventKind",
     "ExpiringAssignmentMixin",
+    "SweeperHeartbeat",
     "assignment_models",
 ]
 

@@ -31,6 +31,7 @@ def optional(names: set[str]) -> list[str]:
 
     load_command_class("django_assignment_timeout", "expire_assignments")
     load_command_class("django_assignment_timeout", "deliver_assignment_events")
+    load_command_class("django_assignment_timeout", "assignment_status")
     checks.run_checks()
     return sorted(m for m in sys.modules if m.split(".")[0] in names)
 

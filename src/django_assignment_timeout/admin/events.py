@@ -18,7 +18,11 @@ from django.utils.translation import ngettext
 
 from django_assignment_timeout.after_commit import schedule_delivery
 from django_assignment_timeout.delivery import requeue_dead
-from django_assignment_timeout.events import AssignmentEvent, DeliveryState
+from django_assignment_timeout.events import (
+    AssignmentEvent,
+    AssignmentEventQuerySet,
+    DeliveryState,
+)
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -131,6 +135,7 @@ class AssignmentEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "kind",
         "assignee_pk",
         "created_at",
+        "expiry_lateness",
         "delivery_state",
         "delivery_attempts",
         "next_attempt_at",
@@ -140,6 +145,19 @@ class AssignmentEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ("=object_pk", "=assignee_pk")
     ordering = ("-id",)
     actions = ("requeue_dead",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AssignmentEvent]:
+        """Every event, with the lateness of each expiry computed in the query."""
+        queryset: AssignmentEventQuerySet = super().get_queryset(request)  # type: ignore[assignment]
+        return queryset.with_lateness()
+
+    @admin.display(description=_("late by"), ordering="lateness", empty_value="")
+    def expiry_lateness(self, obj: AssignmentEvent) -> str | None:
+        """How long after its deadline an expired offer was expired, in seconds."""
+        lateness = getattr(obj, "lateness", None)
+        if lateness is None:
+            return None
+        return _("%(seconds).3f s") % {"seconds": lateness.total_seconds()}
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         """Every field: events change only through the lifecycle and the relay."""

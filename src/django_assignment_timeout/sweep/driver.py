@@ -17,6 +17,7 @@ from django.db import connections, transaction
 from django_assignment_timeout import signals
 from django_assignment_timeout.after_commit import announce_expiry, schedule_delivery
 from django_assignment_timeout.conf import app_settings
+from django_assignment_timeout.heartbeat import record_sweep
 from django_assignment_timeout.options import EXPIRES_AT, assignment_models
 from django_assignment_timeout.sweep.batch import Batch, batch_size_for, due, using_for
 from django_assignment_timeout.sweep.portable import expire_batch_portable
@@ -74,9 +75,11 @@ def sweep(
     total, then triggers notification delivery once. A batch that finds
     nothing due does not count against ``max_batches``: otherwise a model
     with nothing to do could use up the budget and starve the next one.
+    Each model swept gets its heartbeat (:func:`.heartbeat.record_sweep`).
     """
     batch_size, max_batches = _limits(batch_size, max_batches)
     result = SweepResult()
+    swept = []
     for model in assignment_models() if models is None else models:
         remaining = max_batches - result.working_batches
         if remaining <= 0:
@@ -85,6 +88,8 @@ def sweep(
         result.merge(
             _sweep(model._base_manager.all(), batch_size, remaining, notify=False)
         )
+        swept.append(model._meta.label)
+    record_sweep(swept)
     if result.expired_count:
         schedule_delivery()
     return result
