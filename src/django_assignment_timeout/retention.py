@@ -36,7 +36,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connections, router, transaction
 
 from django_assignment_timeout.clock import database_now
-from django_assignment_timeout.conf import event_retention
+from django_assignment_timeout.conf import event_retention, sweep_interval
 from django_assignment_timeout.events import AssignmentEvent, DeliveryState
 from django_assignment_timeout.exceptions import InvalidArgument
 from django_assignment_timeout.options import (
@@ -66,6 +66,7 @@ __all__ = [
     "PruneResult",
     "prune_events",
     "prune_if_configured",
+    "prune_periodically",
 ]
 
 logger = logging.getLogger("django_assignment_timeout.retention")
@@ -204,6 +205,33 @@ def prune_if_configured(*, max_batches: int = AUTOMATIC_BATCHES) -> PruneResult 
     return prune_events(
         seconds, batch_size=AUTOMATIC_BATCH_SIZE, max_batches=max_batches
     )
+
+
+#: When this process may next prune from a periodic job (monotonic seconds).
+_next_periodic_prune = 0.0
+
+
+def prune_periodically() -> PruneResult | None:
+    """:func:`prune_if_configured`, at most once per sweep interval per process.
+
+    Called by the sweep jobs and ``expire_assignments`` after their sweep. A
+    deadline-aware loop may sweep many times an interval; pruning belongs to
+    the interval, not to each wake. A failure (a bad setting included, which
+    check E055 reports) is logged and never raised: the sweep it follows has
+    committed, and the next interval tries again.
+    """
+    global _next_periodic_prune
+    now = time.monotonic()
+    if now < _next_periodic_prune:
+        return None
+    try:
+        if event_retention() is None:  # reads a setting, queries nothing
+            return None
+        _next_periodic_prune = now + sweep_interval()
+        return prune_if_configured()
+    except Exception:
+        logger.exception("Pruning old events failed; the next interval retries it.")
+        return None
 
 
 def _candidates(

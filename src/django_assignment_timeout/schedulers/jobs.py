@@ -31,6 +31,7 @@ from django_assignment_timeout.exceptions import (
 )
 from django_assignment_timeout.lifecycle import expire
 from django_assignment_timeout.options import ATTEMPT, EXPIRES_AT, is_adopter
+from django_assignment_timeout.retention import prune_periodically
 from django_assignment_timeout.sweep import sweep
 from django_assignment_timeout.validation import require_positive_ints
 
@@ -40,13 +41,14 @@ logger = logging.getLogger("django_assignment_timeout")
 
 
 def run_sweep() -> dict[str, int]:
-    """Expire every due offer, then deliver pending notifications.
+    """Expire every due offer, deliver pending notifications, prune if configured.
 
     Returns ``{"expired_count": N}``. A failing delivery is logged and does
     not hide the expiries, which are already committed.
     """
     result = sweep()
     _deliver_quietly()
+    prune_periodically()
     return result.as_dict()
 
 

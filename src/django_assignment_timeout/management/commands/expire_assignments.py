@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import router
 
@@ -19,8 +18,10 @@ from django_assignment_timeout.conf import sweep_interval, wake_probe_interval
 from django_assignment_timeout.delivery import deliver_pending, next_attempt
 from django_assignment_timeout.events import AssignmentEvent
 from django_assignment_timeout.exceptions import AssignmentError, ConfigurationError
+from django_assignment_timeout.management.labels import adopting_models
 from django_assignment_timeout.management.loop import Pacing, Tick, run_until_stopped
 from django_assignment_timeout.options import assignment_models
+from django_assignment_timeout.retention import prune_periodically
 
 
 class Command(BaseCommand):
@@ -64,7 +65,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = int(options["verbosity"])
-        models = self._models(options["models"])
+        models = adopting_models(options["models"])
         batch_size = options["batch_size"]
         if batch_size is not None and batch_size < 1:
             raise CommandError("--batch-size must be a positive integer.")
@@ -95,28 +96,6 @@ class Command(BaseCommand):
         except ConfigurationError as err:
             raise CommandError(str(err)) from err
 
-    def _models(self, labels: list[str] | None) -> list[Any] | None:
-        if not labels:
-            return None
-        adopting = set(assignment_models())
-        models = []
-        for label in labels:
-            app_label, dot, name = label.partition(".")
-            if not (app_label and dot and name) or "." in name:
-                # apps.get_model() would say "not enough values to unpack".
-                raise CommandError(
-                    f"--model {label!r} is not of the form APP_LABEL.MODEL "
-                    "(e.g. repairs.Repair)."
-                )
-            try:
-                model = apps.get_model(label)
-            except (LookupError, ValueError) as err:
-                raise CommandError(f"Unknown model {label!r}: {err}") from err
-            if model not in adopting:
-                raise CommandError(f"{label} does not use ExpiringAssignmentMixin.")
-            models.append(model)
-        return models
-
     def _dry_run(self, models: list[Any] | None) -> None:
         counts = sweep.count_due(models)
         for label, count in counts.items():
@@ -141,7 +120,10 @@ class Command(BaseCommand):
         # ones that are. -v 2 shows every tick; a one-off run always reports.
         idle = not result.expired_count and not result.has_more
         if idle and quiet_when_idle and self.verbosity < 2:
-            return Tick.WORKED if self._deliver(delivery_budget) else Tick.IDLE
+            delivered = self._deliver(delivery_budget)
+            # Throttled to once an interval, so an idle wake stays one probe.
+            prune_periodically()
+            return Tick.WORKED if delivered else Tick.IDLE
         for label, count in sorted(result.by_model.items()):
             self.stdout.write(f"{label}: {count} expired")
         self.stdout.write(
@@ -149,6 +131,7 @@ class Command(BaseCommand):
             + (" (more due)" if result.has_more else "")
         )
         delivered = self._deliver(delivery_budget)
+        prune_periodically()
         self.stdout.flush()
         if result.has_more:
             return Tick.MORE
