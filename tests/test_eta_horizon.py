@@ -12,10 +12,12 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 from django.test import override_settings
 from django.utils import timezone
 
@@ -72,7 +74,10 @@ def test_the_default_horizon_is_celerys_and_huey_has_none():
     assert CeleryScheduler("default").eta_horizon == DEFAULT_ETA_HORIZON == 900
     assert HueyScheduler("default").eta_horizon is None
     assert CeleryScheduler("default", {"eta_horizon": "120"}).eta_horizon == 120
-    assert CeleryScheduler("default", {"eta_horizon": timedelta(minutes=5)}).eta_horizon == 300
+    assert (
+        CeleryScheduler("default", {"eta_horizon": timedelta(minutes=5)}).eta_horizon
+        == 300
+    )
 
 
 # --- checks ---------------------------------------------------------------
@@ -111,7 +116,9 @@ def test_check_e046_a_horizon_not_below_redis_visibility_timeout():
         ).check()
         assert error.id == "assignment_timeout.E046"
         assert "visibility_timeout (3600 seconds)" in error.msg
-    assert CeleryScheduler("default", {"app": default, "eta_horizon": 3599}).check() == []
+    assert (
+        CeleryScheduler("default", {"app": default, "eta_horizon": 3599}).check() == []
+    )
     # Without precise tasks nothing is held in the worker: no E046.
     quiet = {"app": default, "eta_horizon": None, "precise": False}
     assert CeleryScheduler("default", quiet).check() == []
@@ -119,7 +126,8 @@ def test_check_e046_a_horizon_not_below_redis_visibility_timeout():
 
 def test_check_e046_reads_the_configured_visibility_timeout_and_the_transport():
     short = celery_app_with(
-        "rediss://127.0.0.1:6379/1", broker_transport_options={"visibility_timeout": 600}
+        "rediss://127.0.0.1:6379/1",
+        broker_transport_options={"visibility_timeout": 600},
     )
     [error] = CeleryScheduler("default", {"app": short}).check()
     assert error.id == "assignment_timeout.E046"
@@ -132,7 +140,9 @@ def test_check_e046_reads_the_configured_visibility_timeout_and_the_transport():
     ]
     assert CeleryScheduler("default", {"app": sqs}).check() == []
     rabbit = celery_app_with(celery_app.RABBITMQ_URL)
-    assert CeleryScheduler("default", {"app": rabbit, "eta_horizon": None}).check() == []
+    assert (
+        CeleryScheduler("default", {"app": rabbit, "eta_horizon": None}).check() == []
+    )
     sentinel = make_app("sentinel://h:26379;sentinel://g:26379")
     assert visibility_timeout(sentinel) == ("sentinel", 3600)
 
@@ -140,9 +150,11 @@ def test_check_e046_reads_the_configured_visibility_timeout_and_the_transport():
 def test_check_e046_runs_with_django_checks():
     app = celery_app_with(REDIS_URL)
     setting = {"BACKEND": BACKEND, "OPTIONS": {"app": app, "eta_horizon": 4000}}
-    with override_settings(ASSIGNMENT_TIMEOUT_SCHEDULER=setting):
-        with pytest.raises(Exception, match="assignment_timeout.E046"):
-            call_command("check")
+    with (
+        override_settings(ASSIGNMENT_TIMEOUT_SCHEDULER=setting),
+        pytest.raises(SystemCheckError, match=r"assignment_timeout\.E046"),
+    ):
+        call_command("check")
 
 
 # --- what the broker receives (real Redis, no worker) ---------------------
@@ -189,7 +201,9 @@ def celery_settings(queue: str, **options):
 
 
 def expiry_messages(client, queue: str) -> list[dict]:
-    return [m for m in redis_messages(client, queue) if m["task"].endswith("expire_offer")]
+    return [
+        m for m in redis_messages(client, queue) if m["task"].endswith("expire_offer")
+    ]
 
 
 @pytest.mark.redis
@@ -199,8 +213,9 @@ def test_a_near_deadline_is_sent_with_eta_and_expires_a_far_one_is_not(
 ):
     client, queue = redis_queue
     near, far = StockRequest.objects.create(), StockRequest.objects.create()
-    with celery_settings(queue, eta_horizon=600), override_settings(
-        ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL=30
+    with (
+        celery_settings(queue, eta_horizon=600),
+        override_settings(ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL=30),
     ):
         near_event = near.offer(driver, timeout=599)
         far.offer(driver, timeout=601)
@@ -249,7 +264,7 @@ def set_deadline(pk, seconds: float) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_upcoming_offers_is_bounded_and_earliest_first(driver):
     offers = [StockRequest.objects.create() for _ in range(5)]
-    for offset, offer in zip((50, 20, 40, 10, 30), offers):
+    for offset, offer in zip((50, 20, 40, 10, 30), offers, strict=True):
         offer.offer(driver, timeout=1000)
         set_deadline(offer.pk, offset)
     found = [pk for _, pk, _, _ in upcoming_offers(15, 45, limit=2)]
@@ -290,8 +305,11 @@ def test_a_worker_arms_a_far_offer_expires_it_at_its_deadline_and_sweeps_the_res
         settings={"ASSIGNMENT_TIMEOUT_SCHEDULER": {"BACKEND": BACKEND, "OPTIONS": options}},
     )  # fmt: skip
     producer = {"app": f"{APPS}.redis_app", "queue": queue, "eta_horizon": 5}
-    with worker, override_settings(
-        ASSIGNMENT_TIMEOUT_SCHEDULER={"BACKEND": BACKEND, "OPTIONS": producer}
+    with (
+        worker,
+        override_settings(
+            ASSIGNMENT_TIMEOUT_SCHEDULER={"BACKEND": BACKEND, "OPTIONS": producer}
+        ),
     ):
         armed.offer(driver, timeout=600)
         swept.offer(driver, timeout=600)
@@ -317,3 +335,64 @@ def test_a_worker_arms_a_far_offer_expires_it_at_its_deadline_and_sweeps_the_res
     assert expired_events(StockRequest, armed.pk) == 1
     assert expired_events(StockRequest, swept.pk) == 1
     assert status(StockRequest, armed.pk) == ("PENDING", 1)
+
+
+# --- Huey -------------------------------------------------------------------
+
+
+def huey_expiries(config: dict) -> list:
+    """The ``expire_offer`` messages in a SqliteHuey's queue (no consumer runs)."""
+    from huey import SqliteHuey
+
+    huey = SqliteHuey(config["name"], filename=config["filename"])
+    messages = [
+        huey.serializer.deserialize(raw) for raw in huey.storage.enqueued_items()
+    ]
+    return [m for m in messages if m.name.endswith(".expire_offer")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_huey_sends_within_its_horizon_with_expires_and_the_sweep_arms_the_rest(
+    tmp_path, driver
+):
+    from tests.support.children import child_env, json_line, run_python
+
+    config = {
+        "huey_class": "huey.SqliteHuey",
+        "name": f"horizon-{uuid.uuid4().hex[:8]}",
+        "filename": str(tmp_path / "huey.db"),
+        "immediate": False,
+    }
+    scheduler = {"BACKEND": "django_assignment_timeout.schedulers.huey.HueyScheduler"}
+    scheduler["OPTIONS"] = {"eta_horizon": 100}
+    env = child_env(
+        settings={"HUEY": config, "ASSIGNMENT_TIMEOUT_SCHEDULER": scheduler}
+    )
+
+    def produce(*args: str) -> dict:
+        return json_line(
+            run_python("-m", "tests.support.producer", *args, env=env, timeout=30)
+        )
+
+    near, far = StockRequest.objects.create(), StockRequest.objects.create()
+    near_offer = produce("offer", str(near.pk), str(driver.pk), "90")
+    produce("offer", str(far.pk), str(driver.pk), "1000")
+    [sent] = huey_expiries(config)
+    assert sent.args == ("testapp.StockRequest", near.pk, 1)
+    deadline = datetime.fromisoformat(near_offer["deadline"])
+    assert sent.eta == deadline.replace(tzinfo=None)  # Huey keeps naive UTC
+    assert sent.expires_resolved == sent.eta + timedelta(seconds=60)
+    # Huey's sweep tick is a whole minute: its window is (10, 100] seconds.
+    set_deadline(far.pk, 95)
+    assert produce("huey-sweep-here") == {"expired_count": 0}
+    armed = [m for m in huey_expiries(config) if m.args[1] == far.pk]
+    assert len(armed) == 1
+    assert armed[0].expires_resolved is not None
+
+
+def test_huey_without_a_horizon_sends_every_deadline():
+    scheduler = HueyScheduler("default")
+    far = timezone.now() + timedelta(days=30)
+    assert scheduler.eta_horizon is None
+    assert within_horizon(far, scheduler.eta_horizon)
+    assert scheduler.arm_upcoming(60) == 0

@@ -70,7 +70,9 @@ def horizon_of(options: Mapping[str, Any], default: float | None) -> float | Non
     return positive_seconds(value, _WHERE, config=True)
 
 
-def check_horizon(options: Mapping[str, Any], default: float | None) -> list[CheckMessage]:
+def check_horizon(
+    options: Mapping[str, Any], default: float | None
+) -> list[CheckMessage]:
     """E045 when the horizon option is not a positive number of seconds."""
     try:
         horizon_of(options, default)

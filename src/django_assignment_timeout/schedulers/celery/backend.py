@@ -92,7 +92,12 @@ ROUTING_OPTIONS = (
 
 #: Transports that redeliver a message left unacknowledged for longer than
 #: ``visibility_timeout``, with kombu's default for it (kombu 5.x).
-VISIBILITY_TIMEOUTS = {"redis": 3600.0, "rediss": 3600.0, "sentinel": 3600.0, "sqs": 1800.0}
+VISIBILITY_TIMEOUTS = {
+    "redis": 3600.0,
+    "rediss": 3600.0,
+    "sentinel": 3600.0,
+    "sqs": 1800.0,
+}
 
 
 #: What to set when the scheduler finds no Celery app of the project (E026).
@@ -137,14 +142,14 @@ def visibility_timeout(app: celery.Celery) -> tuple[str, float] | None:
     nor importing the transport (SQS' needs boto3).
     """
     conf = app.conf
-    url = conf.broker_write_url or conf.broker_url or ""
-    if not isinstance(url, str):  # a list of failover URLs
+    url: Any = conf.broker_write_url or conf.broker_url or ""
+    if isinstance(url, (list, tuple)):  # failover URLs: the first is used first
         url = url[0] if url else ""
-    scheme = conf.broker_transport or url.split(";", 1)[0].split("://", 1)[0]
+    scheme = conf.broker_transport or str(url).split(";", 1)[0].split("://", 1)[0]
     transport = str(scheme).split("+", 1)[0].lower()
     if transport not in VISIBILITY_TIMEOUTS:
         return None
-    configured = (conf.broker_transport_options or {}).get("visibility_timeout")
+    configured: Any = (conf.broker_transport_options or {}).get("visibility_timeout")
     try:
         seconds = float(configured)
     except (TypeError, ValueError):
