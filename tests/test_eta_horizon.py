@@ -396,3 +396,42 @@ def test_huey_without_a_horizon_sends_every_deadline():
     assert scheduler.eta_horizon is None
     assert within_horizon(far, scheduler.eta_horizon)
     assert scheduler.arm_upcoming(60) == 0
+
+
+# --- the arming query ---------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_arming_is_one_query_per_model(driver, django_assert_num_queries):
+    for offer in [StockRequest.objects.create() for _ in range(3)]:
+        offer.offer(driver, timeout=1000)
+        set_deadline(offer.pk, 50)
+    with django_assert_num_queries(1):
+        found = list(upcoming_offers(0, 100, models=[StockRequest]))
+    assert len(found) == 3
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db
+def test_the_arming_query_reads_the_partial_index(driver):
+    from django.db import connection
+
+    from django_assignment_timeout.models import _short_name
+    from tests.test_query_shape import insert_rows_with_nothing_due, plan
+
+    insert_rows_with_nothing_due(driver)
+    rows = upcoming_offers(810, 900, models=[StockRequest])
+    queryset_sql = []
+
+    def capture(execute, sql, params, many, context):
+        queryset_sql.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        list(rows)
+    [(sql, params)] = queryset_sql
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {sql}", params)
+        text = plan(cursor)
+    assert "Seq Scan" not in text, text
+    assert _short_name(StockRequest._meta.db_table, "dl_ix") in text, text
