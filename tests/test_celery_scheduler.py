@@ -45,11 +45,13 @@ def test_beat_schedule_is_one_interval_entry_with_a_stable_name():
         "assignment-timeout-sweep": {
             "task": "assignment_timeout.sweep",
             "schedule": 60.0,
+            "kwargs": {"interval": 60.0},
             "options": {"expires": 60.0},
         }
     }
     custom = beat_schedule(15, queue="assignments")["assignment-timeout-sweep"]
     assert custom["schedule"] == 15.0
+    assert custom["kwargs"] == {"interval": 15.0}  # sizes the arming window
     assert custom["options"] == {"expires": 15.0, "queue": "assignments"}
 
 

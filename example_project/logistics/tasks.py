@@ -19,7 +19,9 @@ from typing import Any
 
 from celery import shared_task
 
+from django_assignment_timeout.conf import sweep_interval
 from django_assignment_timeout.schedulers import jobs
+from django_assignment_timeout.schedulers.arming import arm_scheduler
 from django_assignment_timeout.sweep import sweep
 
 
@@ -32,6 +34,10 @@ def check_expired_driver_assignments() -> dict[str, int]:
     if result.expired_count:
         # The guide's shape: the check triggers the notification task.
         notify_eic_assignment_expired.delay()
+    # An offer longer than the scheduler's ETA horizon gets its precise task
+    # from this tick once its deadline comes within range (beat runs this
+    # every ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL seconds, see settings).
+    arm_scheduler(sweep_interval())
     return result.as_dict()
 
 

@@ -3,6 +3,7 @@
     python -m tests.support.producer offer <pk> <driver_pk> <timeout>
     python -m tests.support.producer huey-sweep
     python -m tests.support.producer huey-info
+    python -m tests.support.producer huey-sweep-here
 
 Used where the scheduler's framework binds its configuration at import
 (djhuey reads ``HUEY`` once), so the pytest process can not switch it.
@@ -35,6 +36,10 @@ def main(argv: list[str]) -> dict[str, Any]:
     if command == "huey-sweep":
         huey_tasks.sweep()  # enqueue one sweep for the consumer
         return {"enqueued": True}
+    if command == "huey-sweep-here":
+        # The periodic sweep run in this process (sweep, then arm), as the
+        # consumer runs it, so that what it sends stays in Huey's queue.
+        return huey_tasks.sweep.call_local()  # type: ignore[no-any-return]
     if command == "huey-info":
         periodic = [
             f"{task.__module__}.{task.__name__}"

@@ -61,6 +61,16 @@ class BaseScheduler(BaseBackend):
         precise expiry does nothing: the periodic sweep expires the offer.
         """
 
+    def arm_upcoming(self, interval: float) -> int:
+        """Send precise tasks for offers whose deadline came within reach.
+
+        Called by the periodic sweep every ``interval`` seconds, for a backend
+        that sends precise tasks only within a horizon
+        (:class:`~django_assignment_timeout.schedulers.horizon.EtaHorizon`).
+        Returns how many it sent; the default sends none.
+        """
+        return 0
+
     @abc.abstractmethod
     def schedule_delivery(self) -> None:
         """Arrange for undelivered events to be delivered soon.

@@ -9,9 +9,11 @@ may import :func:`beat_schedule` while Django is still loading settings.
 from __future__ import annotations
 
 from django_assignment_timeout.schedulers.celery.backend import (
+    VISIBILITY_TIMEOUTS,
     CeleryScheduler,
     beat_schedule,
     project_app,
+    visibility_timeout,
 )
 from django_assignment_timeout.schedulers.protocol import DELIVER, EXPIRE_OFFER, SWEEP
 
@@ -19,7 +21,9 @@ __all__ = [
     "DELIVER",
     "EXPIRE_OFFER",
     "SWEEP",
+    "VISIBILITY_TIMEOUTS",
     "CeleryScheduler",
     "beat_schedule",
     "project_app",
+    "visibility_timeout",
 ]

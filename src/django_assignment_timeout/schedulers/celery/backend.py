@@ -27,6 +27,10 @@ OPTIONS:
 * ``retry``, ``retry_policy``: Celery's publish retry options; lower them so
   an offer made while the broker is down does not wait for retries.
 * ``precise`` (default True): send one ETA task per offer, at its deadline.
+* ``eta_horizon`` (default 900 seconds): send that ETA task only for a
+  deadline at most this far ahead; the beat sweep arms later ones when they
+  come within range. Must stay below the broker's redelivery window, Redis'
+  or SQS' ``visibility_timeout`` (check E046). ``None``: no horizon.
 * ``deliver`` (default True): send a delivery task after events are written.
 """
 
@@ -40,6 +44,13 @@ from django.utils.module_loading import import_string
 from django_assignment_timeout.conf import sweep_interval
 from django_assignment_timeout.exceptions import ConfigurationError, MissingExtraError
 from django_assignment_timeout.schedulers.base import BaseScheduler
+from django_assignment_timeout.schedulers.horizon import (
+    HORIZON_OPTION,
+    EtaHorizon,
+    check_horizon,
+    horizon_of,
+    task_expires,
+)
 from django_assignment_timeout.schedulers.protocol import (
     DELIVER,
     EXPIRE_OFFER,
@@ -60,7 +71,14 @@ if TYPE_CHECKING:
     from django.core.checks import CheckMessage
     from django.db import models
 
-__all__ = ["ROUTING_OPTIONS", "CeleryScheduler", "beat_schedule", "project_app"]
+__all__ = [
+    "ROUTING_OPTIONS",
+    "VISIBILITY_TIMEOUTS",
+    "CeleryScheduler",
+    "beat_schedule",
+    "project_app",
+    "visibility_timeout",
+]
 
 #: apply_async options a project may set in OPTIONS.
 ROUTING_OPTIONS = (
@@ -71,6 +89,15 @@ ROUTING_OPTIONS = (
     "retry",
     "retry_policy",
 )
+
+#: Transports that redeliver a message left unacknowledged for longer than
+#: ``visibility_timeout``, with kombu's default for it (kombu 5.x).
+VISIBILITY_TIMEOUTS = {
+    "redis": 3600.0,
+    "rediss": 3600.0,
+    "sentinel": 3600.0,
+    "sqs": 1800.0,
+}
 
 
 #: What to set when the scheduler finds no Celery app of the project (E026).
@@ -106,6 +133,30 @@ def project_app() -> celery.Celery | None:
     return None if app is None or _is_fallback(app) else app
 
 
+def visibility_timeout(app: celery.Celery) -> tuple[str, float] | None:
+    """``(transport, seconds)`` after which ``app``'s broker redelivers an unacked task.
+
+    None for a broker without such a window (RabbitMQ). Read from the app's
+    configuration (``broker_transport`` or the broker URL's scheme, and
+    ``broker_transport_options["visibility_timeout"]``) without connecting,
+    nor importing the transport (SQS' needs boto3).
+    """
+    conf = app.conf
+    url: Any = conf.broker_write_url or conf.broker_url or ""
+    if isinstance(url, (list, tuple)):  # failover URLs: the first is used first
+        url = url[0] if url else ""
+    scheme = conf.broker_transport or str(url).split(";", 1)[0].split("://", 1)[0]
+    transport = str(scheme).split("+", 1)[0].lower()
+    if transport not in VISIBILITY_TIMEOUTS:
+        return None
+    configured: Any = (conf.broker_transport_options or {}).get("visibility_timeout")
+    try:
+        seconds = float(configured)
+    except (TypeError, ValueError):
+        seconds = VISIBILITY_TIMEOUTS[transport]
+    return transport, seconds
+
+
 def beat_schedule(
     interval: float | None = None, *, queue: str | None = None
 ) -> dict[str, dict[str, Any]]:
@@ -120,16 +171,24 @@ def beat_schedule(
     options: dict[str, Any] = {"expires": seconds}
     if queue is not None:
         options["queue"] = queue
-    return {PERIODIC_NAME: {"task": SWEEP, "schedule": seconds, "options": options}}
+    # The sweep arms ETA tasks for a window sized by the interval it runs at.
+    entry = {"task": SWEEP, "schedule": seconds, "kwargs": {"interval": seconds}}
+    return {PERIODIC_NAME: {**entry, "options": options}}
 
 
-class CeleryScheduler(BaseScheduler):
-    """Celery beat runs the sweep; each offer gets an ETA task at its deadline."""
+class CeleryScheduler(EtaHorizon, BaseScheduler):
+    """Celery beat runs the sweep; each offer gets an ETA task at its deadline.
+
+    Within the ``eta_horizon`` only: a later deadline gets its task from the
+    beat sweep when it comes within range (:class:`.EtaHorizon`).
+    """
 
     supports_periodic_sweep = True
     supports_precise_expiry = True
     supports_deferred_delivery = True
-    known_options = frozenset({"app", "precise", "deliver", *ROUTING_OPTIONS})
+    known_options = frozenset(
+        {"app", "precise", "deliver", HORIZON_OPTION, *ROUTING_OPTIONS}
+    )
 
     def __init__(self, alias: str, options: dict[str, Any] | None = None) -> None:
         super().__init__(alias, options)
@@ -164,11 +223,14 @@ class CeleryScheduler(BaseScheduler):
         from django_assignment_timeout.schedulers.celery import tasks  # noqa: F401
 
     def check(self) -> list[CheckMessage]:
-        """Unknown options (E021); a bad ``app`` path (E023); no project app (E026)."""
+        """Unknown options (E021); bad ``app`` (E023), none (E026); the horizon (E045, E046)."""
         errors = super().check()
+        bad_horizon = check_horizon(self.options, self.default_eta_horizon)
+        errors.extend(bad_horizon)
         path = self.options.get("app")
         if path is None:
             errors.extend(self._check_project_app())
+            app = project_app()
         else:
             try:
                 app = import_string(path)
@@ -187,7 +249,32 @@ class CeleryScheduler(BaseScheduler):
                         id="assignment_timeout.E023",
                     )
                 )
+        if isinstance(app, celery.Celery) and not bad_horizon:
+            errors.extend(self._check_visibility(app))
         return errors
+
+    def _check_visibility(self, app: celery.Celery) -> list[CheckMessage]:
+        """E046: ETA tasks held past the broker's redelivery window run twice."""
+        window = visibility_timeout(app)
+        if window is None or not self.precise:
+            return []
+        transport, seconds = window
+        horizon = horizon_of(self.options, self.default_eta_horizon)
+        if horizon is not None and horizon < seconds:
+            return []
+        shown = "None (no horizon)" if horizon is None else f"{horizon:g} seconds"
+        return [
+            Error(
+                f"The Celery scheduler's eta_horizon is {shown}, not less than the "
+                f"{transport} broker's visibility_timeout ({seconds:g} seconds): "
+                "an ETA task held that long unacknowledged is delivered again, "
+                "to another worker, and again after that.",
+                hint=f"Set ASSIGNMENT_TIMEOUT_SCHEDULER['OPTIONS']['{HORIZON_OPTION}'] "
+                "well below it (the default is 900), or raise "
+                "broker_transport_options['visibility_timeout'].",
+                id="assignment_timeout.E046",
+            )
+        ]
 
     def _check_project_app(self) -> list[CheckMessage]:
         sends = self.options.get("precise", True) or self.options.get("deliver", True)
@@ -204,17 +291,15 @@ class CeleryScheduler(BaseScheduler):
             )
         ]
 
-    def schedule_expiry(
+    def send_expiry(
         self, model: type[models.Model], pk: Any, attempt: int, deadline: datetime
     ) -> None:
-        """Send ``expire_offer`` with ``eta=deadline``.
+        """Send ``expire_offer`` with ``eta=deadline`` and ``expires`` after it.
 
         In eager mode it runs at once and, the offer not being due, does nothing.
         """
-        if not self.options.get("precise", True):
-            return
         args = (model._meta.label, task_pk(pk), attempt)
-        self._send(EXPIRE_OFFER, args, eta=deadline)
+        self._send(EXPIRE_OFFER, args, eta=deadline, expires=task_expires(deadline))
 
     def schedule_delivery(self) -> None:
         """Send the ``deliver`` task."""

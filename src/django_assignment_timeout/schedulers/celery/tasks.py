@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django_assignment_timeout.conf import sweep_interval
 from django_assignment_timeout.exceptions import MissingExtraError
 from django_assignment_timeout.schedulers import jobs
+from django_assignment_timeout.schedulers.arming import arm_scheduler
 from django_assignment_timeout.schedulers.protocol import (
     DELIVER,
     EXPIRE_OFFER,
@@ -29,12 +31,18 @@ __all__ = ["deliver", "expire_offer", "sweep"]
 
 
 @shared_task(name=SWEEP)
-def sweep() -> dict[str, int]:
+def sweep(interval: float | None = None) -> dict[str, int]:
     """``assignment_timeout.sweep``: expire due offers, deliver notifications.
 
-    Returns ``{"expired_count": N}``. Safe to run twice at once.
+    Then arm the ETA tasks of offers whose deadline came within the
+    scheduler's ``eta_horizon``, for the window of one beat ``interval``
+    (which :func:`~.backend.beat_schedule` passes; default
+    ``ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL``). Returns ``{"expired_count": N}``.
+    Safe to run twice at once.
     """
-    return jobs.run_sweep()
+    result = jobs.run_sweep()
+    arm_scheduler(sweep_interval() if interval is None else float(interval))
+    return result
 
 
 @shared_task(name=EXPIRE_OFFER, bind=True, ignore_result=True)

@@ -18,7 +18,12 @@ counted from the consumer's start, so the sweep runs every
 per-offer task makes expiry precise regardless.
 
 OPTIONS: ``precise`` (default True) and ``deliver`` (default True), as for
-the Celery backend.
+the Celery backend, and ``eta_horizon`` (default None: no horizon). Huey keeps
+a scheduled task in its storage's schedule (a Redis sorted set, a SQLite
+table), not in the consumer's memory, and acknowledges nothing: a distant
+deadline costs one schedule entry, and is not delivered twice. Set a horizon
+in seconds to keep the schedule small anyway; the periodic sweep then arms
+later deadlines as they come within range. Each task carries ``expires``.
 """
 
 from __future__ import annotations
@@ -31,6 +36,12 @@ from django.core.checks import Error, Warning
 
 from django_assignment_timeout.exceptions import ConfigurationError, MissingExtraError
 from django_assignment_timeout.schedulers.base import BaseScheduler
+from django_assignment_timeout.schedulers.horizon import (
+    HORIZON_OPTION,
+    EtaHorizon,
+    check_horizon,
+    task_expires,
+)
 from django_assignment_timeout.schedulers.protocol import task_pk
 
 try:
@@ -70,13 +81,15 @@ def immediate_by_default() -> bool:
     )
 
 
-class HueyScheduler(BaseScheduler):
+class HueyScheduler(EtaHorizon, BaseScheduler):
     """``run_huey`` sweeps every interval and expires each offer at its deadline."""
 
     supports_periodic_sweep = True
     supports_precise_expiry = True
     supports_deferred_delivery = True
-    known_options = frozenset({"precise", "deliver"})
+    known_options = frozenset({"precise", "deliver", HORIZON_OPTION})
+    #: None: Huey's schedule lives in its storage, not in worker memory.
+    default_eta_horizon = None
 
     def ready(self) -> None:
         """Register the tasks with djhuey's Huey, once the project configured it."""
@@ -84,8 +97,12 @@ class HueyScheduler(BaseScheduler):
             self._tasks()
 
     def check(self) -> list[CheckMessage]:
-        """Unknown options (E021); Huey not configured (E022); immediate by DEBUG (W027)."""
+        """Unknown options (E021); Huey not configured (E022); immediate by DEBUG (W027).
+
+        And a bad ``eta_horizon`` (E045).
+        """
         errors = super().check()
+        errors.extend(check_horizon(self.options, self.default_eta_horizon))
         if huey_configured() and immediate_by_default():
             errors.append(
                 Warning(
@@ -111,14 +128,18 @@ class HueyScheduler(BaseScheduler):
             )
         return errors
 
-    def schedule_expiry(
+    def send_expiry(
         self, model: type[models.Model], pk: Any, attempt: int, deadline: datetime
     ) -> None:
-        """Schedule ``expire_offer`` at ``deadline`` (Huey converts it to UTC)."""
-        if self.options.get("precise", True):
-            self._tasks().expire_offer.schedule(
-                args=(model._meta.label, task_pk(pk), attempt), eta=deadline
-            )
+        """Schedule ``expire_offer`` at ``deadline``, expiring one interval after it.
+
+        Huey converts both to UTC.
+        """
+        self._tasks().expire_offer.schedule(
+            args=(model._meta.label, task_pk(pk), attempt),
+            eta=deadline,
+            expires=task_expires(deadline),
+        )
 
     def schedule_delivery(self) -> None:
         """Enqueue the ``deliver`` task."""

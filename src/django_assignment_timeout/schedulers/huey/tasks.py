@@ -17,6 +17,7 @@ from typing import Any
 from django_assignment_timeout.conf import sweep_interval
 from django_assignment_timeout.exceptions import MissingExtraError
 from django_assignment_timeout.schedulers import jobs
+from django_assignment_timeout.schedulers.arming import arm_scheduler
 from django_assignment_timeout.schedulers.protocol import PERIODIC_NAME, recheck_in
 
 try:
@@ -54,11 +55,14 @@ def sweep() -> dict[str, int]:
 
     The sweep itself is safe to run concurrently; the lock only saves the
     second consumer the work. A lock left behind by a killed consumer is
-    cleared by ``run_huey --flush-locks``.
+    cleared by ``run_huey --flush-locks``. With an ``eta_horizon`` set, it
+    then arms the per-offer tasks of deadlines that came within it.
     """
     try:
         with HUEY.lock_task(PERIODIC_NAME):
-            return jobs.run_sweep()
+            result = jobs.run_sweep()
+            arm_scheduler(interval_minutes() * 60.0)
+            return result
     except TaskLockedException:
         return {"expired_count": 0}
 
