@@ -93,7 +93,9 @@ def test_a_status_without_choices_is_guarded_by_the_validator(posted, valid):
         assert error.message == LIFECYCLE_ONLY
 
 
-@pytest.mark.parametrize(("posted", "valid"), [("PENDING", True), ("IN_TRANSIT", False)])
+@pytest.mark.parametrize(
+    ("posted", "valid"), [("PENDING", True), ("IN_TRANSIT", False)]
+)
 def test_a_new_row_without_choices_is_created_pending_only(posted, valid):
     form = lifecycle_guarded(PlainStatusForm)(data=fields(status=posted))
     assert form.initial["status"] == "PENDING"
