@@ -36,6 +36,7 @@ NEEDS = {
     "test_celery_scheduler.py": ["celery"],
     "test_fcm.py": ["fcm"],
     "test_fcm_edges.py": ["fcm"],
+    "test_huey_enqueueing.py": ["huey"],
     "test_huey_scheduler.py": ["huey"],
     "test_scheduler_options.py": ["celery", "tasks"],
     "test_tasks_backend.py": ["tasks"],
