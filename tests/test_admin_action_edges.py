@@ -14,7 +14,8 @@ from django.contrib import admin
 from django.test import RequestFactory
 from django.urls import path, reverse
 
-from django_assignment_timeout.admin import AssignmentAdminMixin
+from django_assignment_timeout.admin import AssignmentAdminMixin, AssignmentEventAdmin
+from django_assignment_timeout.models import AssignmentEvent, DeliveryState
 from tests.testapp.models import Driver, StockRequest, Ticket
 
 site = admin.AdminSite(name="edges_admin")
@@ -36,14 +37,15 @@ class NoActionsAdmin(AssignmentAdminMixin, admin.ModelAdmin):
 
 
 site.register(Driver)
+site.register(AssignmentEvent, AssignmentEventAdmin)
 
 urlpatterns = [path("edges/", site.urls)]
 
 pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db]
 
 
-def changelist(model_name):
-    return reverse(f"edges_admin:testapp_{model_name}_changelist")
+def changelist(model_name, app="testapp"):
+    return reverse(f"edges_admin:{app}_{model_name}_changelist")
 
 
 def post_action(client, action, pks, **data):
@@ -127,3 +129,21 @@ def test_actions_none_still_switches_the_admins_actions_off(admin_client, admin_
     response = admin_client.get(changelist("ticket"))
     assert response.status_code == 200
     assert response.context["action_form"] is None
+
+
+def test_requeueing_only_dead_events_reports_no_event_left_alone(admin_client, driver):
+    row = StockRequest.objects.create()
+    row.offer(driver)
+    [event] = AssignmentEvent.objects.all()
+    AssignmentEvent.objects.filter(pk=event.pk).update(
+        delivery_state=DeliveryState.DEAD, delivery_attempts=8, next_attempt_at=None
+    )
+
+    response = admin_client.post(
+        changelist("assignmentevent", app="assignment_timeout"),
+        {"action": "requeue_dead", "_selected_action": [str(event.pk)]},
+    )
+
+    assert messages_after(admin_client, response) == ["Re-queued 1 dead event."]
+    event.refresh_from_db()
+    assert event.delivery_state != DeliveryState.DEAD  # back in the relay's hands
