@@ -33,6 +33,7 @@ OPTIONAL = {
 #: The test modules (relative to tests/) that import or run an optional part.
 NEEDS = {
     "test_celery_app_choice.py": ["celery"],
+    "test_celery_early_run.py": ["celery"],
     "test_celery_scheduler.py": ["celery"],
     "test_fcm.py": ["fcm"],
     "test_fcm_edges.py": ["fcm"],
