@@ -9,6 +9,7 @@ callable timeout given an assignee key that names no row.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 
 import pytest
 from django.db import connection, models, router
@@ -76,6 +77,31 @@ def test_a_many_to_many_or_reverse_field_can_not_be_set_by_an_offer():
         ) as caught:
             offer_values(opts, {name: []}, "default")
         assert caught.value.argument == name
+
+
+@isolate_apps("tests.testapp")
+def test_a_value_of_another_type_is_cleaned_by_its_field():
+    class Crew(models.Model):  # noqa: DJ008 - never shown
+        class Meta:
+            app_label = "testapp"
+
+    class Visit(ExpiringAssignmentMixin):
+        status = models.CharField(max_length=10, default="pending")
+        assignee = models.ForeignKey(
+            Crew, null=True, on_delete=models.SET_NULL, related_name="+"
+        )
+        day = models.DateField(null=True)
+
+        class Meta:
+            app_label = "testapp"
+
+    opts = options_for(Visit)
+    assert offer_values(opts, {"day": "2026-01-02"}, "default") == {
+        "day": datetime.date(2026, 1, 2)
+    }
+    with pytest.raises(InvalidArgument, match="is not a valid day") as caught:
+        offer_values(opts, {"day": "soon"}, "default")
+    assert caught.value.argument == "day"
 
 
 def test_a_custom_integer_column_gets_the_range_the_backend_knows_or_none():
