@@ -33,10 +33,13 @@ OPTIONAL = {
 
 #: The test modules (relative to tests/) that import or run an optional part.
 NEEDS = {
+    "test_celery_app_choice.py": ["celery"],
+    "test_celery_early_run.py": ["celery"],
     "test_celery_scheduler.py": ["celery"],
     "test_fcm.py": ["fcm"],
     "test_fcm_edges.py": ["fcm"],
     "test_health.py": ["health"],
+    "test_huey_enqueueing.py": ["huey"],
     "test_huey_scheduler.py": ["huey"],
     "test_scheduler_options.py": ["celery", "tasks"],
     "test_tasks_backend.py": ["tasks"],

@@ -6,11 +6,14 @@ packages, as on a machine where they were never installed.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django import VERSION as DJANGO_VERSION
 
 from tests.support.children import ROOT, json_line, run_python
 
+COVERAGE_VARIABLES = ("COVERAGE_PROCESS_START", "COVERAGE_FILE")
 EXTRAS = "celery,huey,django_tasks,firebase_admin"
 PKG = "django_assignment_timeout"
 #: Modules that need an extra, and the extra their error names.
@@ -44,6 +47,12 @@ def run_script(*args: str) -> dict:
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "PATH": "/usr/bin:/bin",
             "PYTHONPATH": str(ROOT),
+            # Only what a measured run (.ci/run) adds, so the child is measured too.
+            **{
+                name: os.environ[name]
+                for name in COVERAGE_VARIABLES
+                if name in os.environ
+            },
         },
         timeout=120,
     )

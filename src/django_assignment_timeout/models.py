@@ -204,13 +204,11 @@ def _contribute_constraints(sender: type[models.Model], **kwargs: Any) -> None:
 
     Historical models built by migrations are not subclasses of the mixin
     (abstract bases are flattened away), so they are left as the migration
-    file describes them.
+    file describes them. Abstract models are never prepared, so never seen here.
     """
     if not issubclass(sender, ExpiringAssignmentMixin):
         return
     meta = sender._meta
-    if meta.abstract:
-        return
     register_adopter(sender)
     if meta.proxy:
         return

@@ -156,17 +156,14 @@ class AssignmentOptions:
             values[field.attname] = field.get_default()  # type: ignore[union-attr]
         return values
 
-    def timeout_seconds(
-        self, instance: Any = None, assignee: Any = None, override: Any = None
-    ) -> float:
-        """Resolve the offer's timeout in seconds.
+    def timeout_seconds(self, instance: Any = None, assignee: Any = None) -> float:
+        """Resolve the model's timeout in seconds.
 
-        ``override`` (a per-offer value) wins, then ``AssignmentMeta.timeout``
-        (a number, a timedelta, the name of a setting, or a callable taking
-        the instance and the assignee), then ``ASSIGNMENT_TIMEOUT_SECONDS``.
+        ``AssignmentMeta.timeout`` (a number, a timedelta, the name of a
+        setting, or a callable taking the instance and the assignee), else
+        ``ASSIGNMENT_TIMEOUT_SECONDS``. A per-offer ``timeout=`` is resolved
+        before this, by the lifecycle's ``offer_seconds``.
         """
-        if override is not None:
-            return positive_seconds(override, "timeout")
         spec = self.timeout
         where = f"{self.model._meta.label}.AssignmentMeta.timeout"
         if spec is None:
