@@ -5,17 +5,21 @@ from __future__ import annotations
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
-from django_assignment_timeout import schedulers
+from django_assignment_timeout import metrics, schedulers
 
-# Imported for their side effect: they register the settings and backend checks.
-from django_assignment_timeout.checks import backends, settings  # noqa: F401
+# Imported for their side effect: they register the settings, backend and metrics checks.
+from django_assignment_timeout.checks import (  # noqa: F401
+    backends,
+    metrics_settings,
+    settings,
+)
 from django_assignment_timeout.conf import register_defaults
 
 __all__ = ["AssignmentTimeoutConfig"]
 
 
 class AssignmentTimeoutConfig(AppConfig):
-    """Registers the settings defaults, the system checks and the scheduler's tasks."""
+    """Registers the settings defaults, the system checks, the scheduler's tasks and metrics."""
 
     name = "django_assignment_timeout"
     label = "assignment_timeout"
@@ -26,3 +30,5 @@ class AssignmentTimeoutConfig(AppConfig):
         register_defaults()
         # The scheduler registers its tasks (Celery, Huey) in web and worker alike.
         schedulers.ready()
+        # Only with ASSIGNMENT_TIMEOUT_METRICS on (and the extra installed).
+        metrics.install()

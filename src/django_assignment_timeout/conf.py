@@ -94,6 +94,9 @@ class AppSettings:
     DELIVERY_BACKOFF_MAX = Setting[float](3600.0)
     #: Seconds a claimed event stays invisible to other relays (a crash re-sends after it).
     DELIVERY_LEASE = Setting[float](120.0)
+    #: Count events, expiry lateness and notification results for Prometheus
+    #: (extra ``metrics``); read once, when the app is ready.
+    METRICS = Setting[bool](False)
 
     @classmethod
     def declared(cls) -> dict[str, Setting[Any]]:
