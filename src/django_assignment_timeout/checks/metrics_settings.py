@@ -27,7 +27,8 @@ def check_metrics_settings(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
     """Validate ``ASSIGNMENT_TIMEOUT_METRICS`` and what turning it on needs."""
-    value = app_settings.METRICS
+    # Typed bool, but a project may set anything: that is what this checks.
+    value: object = app_settings.METRICS
     if not isinstance(value, bool):
         return [
             Error(

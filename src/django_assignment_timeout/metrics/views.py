@@ -11,6 +11,7 @@ it (``staff_member_required``, an IP allow-list in the proxy).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
@@ -27,7 +28,9 @@ try:
         CollectorRegistry,
         generate_latest,
     )
+    from prometheus_client.metrics_core import Metric
     from prometheus_client.multiprocess import MultiProcessCollector
+    from prometheus_client.registry import Collector
 except ImportError as err:  # pragma: no cover - exercised in a subprocess test
     raise MissingExtraError(
         "django_assignment_timeout.metrics", "metrics", "prometheus_client"
@@ -46,16 +49,17 @@ def registry() -> CollectorRegistry:
     scrape = CollectorRegistry(auto_describe=False)
     scrape.register(StatusCollector())
     if os.environ.get(MULTIPROC_ENV):
-        MultiProcessCollector(scrape)
+        # (prometheus_client leaves this constructor unannotated)
+        MultiProcessCollector(scrape)  # type: ignore[no-untyped-call]
     else:
         scrape.register(_Counters())
     return scrape
 
 
-class _Counters:
+class _Counters(Collector):
     """This process's counters (the library's registry), as one collector."""
 
-    def collect(self) -> object:
+    def collect(self) -> Iterable[Metric]:
         return REGISTRY.collect()
 
 
