@@ -1,10 +1,12 @@
-"""URLs of the GTS backend: the API, its OpenAPI schema, and the admin."""
+"""URLs of the GTS backend: the API, its OpenAPI schema, the admin, the metrics."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from django_assignment_timeout.metrics.views import metrics
 
 # Unmatched /api/ URLs answer in the API's JSON error shape, as documented.
 handler404 = "logistics.api.errors.not_found"
@@ -16,5 +18,6 @@ urlpatterns = [
     path(
         "api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"
     ),
+    path("metrics", metrics, name="metrics"),  # for Prometheus; keep it internal
     path("", include("dispatch.urls")),  # the server-rendered dispatch pages
 ]
