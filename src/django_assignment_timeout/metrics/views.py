@@ -1,11 +1,8 @@
 """The view to mount at ``/metrics``: the gauges and every process's counters.
 
-.. code-block:: python
-
-   path("metrics", django_assignment_timeout.metrics.views.metrics)
-
-It is not protected: serve it only where Prometheus can reach it, or wrap
-it (``staff_member_required``, an IP allow-list in the proxy).
+Mount :func:`metrics` in a ``urls.py`` (the metrics guide shows how). It is
+not protected: serve it only where Prometheus can reach it, or wrap it
+(an IP allow-list in the proxy, a decorator of your own).
 """
 
 from __future__ import annotations
