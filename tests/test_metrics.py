@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -374,3 +375,35 @@ def test_the_missing_extra_names_the_pip_command(module):
     )
     assert done.returncode == 0, done.stderr
     assert "pip install 'django-assignment-timeout[metrics]'" in done.stdout
+
+
+MISSING_BUT_ON = """
+import json, sys
+sys.modules["prometheus_client"] = None  # not installed
+from django.conf import settings
+settings.configure(
+    INSTALLED_APPS=["django.contrib.contenttypes", "django_assignment_timeout"],
+    ASSIGNMENT_TIMEOUT_METRICS=True,
+)
+import django
+django.setup()  # ready() must not fail: the check has to be able to say why
+from django.core.checks import run_checks
+from django_assignment_timeout import signals
+from django_assignment_timeout.metrics import install
+print(json.dumps({
+    "installed": install(),
+    "connected": bool(signals.assignment_offered.receivers),
+    "checks": [m.id for m in run_checks() if m.id.endswith(("E060", "E061", "E062"))],
+}))
+"""
+
+
+def test_on_without_the_extra_the_app_starts_and_check_e061_says_why():
+    done = run_python("-c", MISSING_BUT_ON, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == {
+        "installed": False,
+        "connected": False,
+        "checks": ["assignment_timeout.E061"],
+    }
+    assert "pip install 'django-assignment-timeout[metrics]'" in done.stderr
