@@ -407,3 +407,21 @@ def test_on_without_the_extra_the_app_starts_and_check_e061_says_why():
         "checks": ["assignment_timeout.E061"],
     }
     assert "pip install 'django-assignment-timeout[metrics]'" in done.stderr
+
+
+def test_a_scrape_costs_the_same_few_queries_however_many_rows(driver):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries():
+        with CaptureQueriesContext(connection) as seen:
+            gauges()
+        return len(seen)
+
+    idle = queries()
+    offered_requests(driver, 30)
+    make_due(StockRequest, *StockRequest.objects.values_list("pk", flat=True)[:10])
+    sweep()
+    # The clock, then per model: open, due, oldest deadline, heartbeat; then
+    # the backlog and the dead letters.
+    assert queries() == idle == 1 + 4 * 2 + 2
