@@ -50,7 +50,7 @@ GATES = {
 
 # The extras and dependency groups (pyproject.toml) each command installs: the
 # tests exercise every integration, through the extras a user would install.
-EXTRAS = {"test": "celery,fcm,health,huey,tasks", "example": ""}
+EXTRAS = {"test": "celery,fcm,health,huey,metrics,tasks", "example": ""}
 GROUPS = {
     "test": ["test", "integrations", "example"],
     "example": ["example"],

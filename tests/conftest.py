@@ -25,6 +25,7 @@ OPTIONAL = {
     "fcm": ("the fcm extra", ["firebase_admin"]),
     "health": ("the health extra", ["health_check"]),
     "huey": ("the huey extra", ["huey"]),
+    "metrics": ("the metrics extra", ["prometheus_client"]),
     # Django 6.0+ ships the tasks framework; 5.2 needs the backport.
     "tasks": ("the tasks extra", ["django.tasks", "django_tasks"]),
     # DRF stands for the whole group, as in the browser tests.
@@ -41,6 +42,9 @@ NEEDS = {
     "test_health.py": ["health"],
     "test_huey_enqueueing.py": ["huey"],
     "test_huey_scheduler.py": ["huey"],
+    "test_metrics.py": ["metrics"],
+    "test_metrics_multiprocess.py": ["metrics"],
+    "docs/test_guide_metrics.py": ["metrics"],
     "test_scheduler_options.py": ["celery", "tasks"],
     "test_tasks_backend.py": ["tasks"],
     "example/test_example_project.py": ["example"],

@@ -33,6 +33,11 @@ LOCAL_IMPORTS = {
         f"{NAME}.schedulers.tasks.tasks",
     ): "declaring a task validates it against the TASKS setting, which must be "
     "readable by then",
+    (
+        f"{NAME}.metrics",
+        f"{NAME}.metrics.receivers",
+    ): "the receivers import prometheus_client, which only a project that turned "
+    "ASSIGNMENT_TIMEOUT_METRICS on must have installed",
 }
 
 #: The floors of DESIGN.md, lowest first. A module may import only modules on
@@ -91,6 +96,7 @@ FLOORS = [
             f"{NAME}.management",
             f"{NAME}.checks",
             f"{NAME}.health",
+            f"{NAME}.metrics",
             f"{NAME}.testing",
             f"{NAME}.migrations",
             f"{NAME}.apps",

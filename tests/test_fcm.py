@@ -120,9 +120,10 @@ def test_each_fcm_error_maps_to_a_result(fake, error, status, signalled):
         fcm_token_invalid.disconnect(receiver)
 
     assert result.status == status
-    assert result.error.startswith(
-        error.replace("_TOKEN", "_ARGUMENT").replace("_PAYLOAD", "_ARGUMENT")
-    )
+    code = error.replace("_TOKEN", "_ARGUMENT").replace("_PAYLOAD", "_ARGUMENT")
+    assert result.error.startswith(code)
+    # FCM's code, kept apart from the text (the metrics' "code" label).
+    assert result.code == code
     # The SDK did not retry 500/503 inside the call: the relay owns retries.
     assert len(fake.sends()) == (3 if auth else 1)
     if signalled:

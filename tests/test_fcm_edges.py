@@ -99,6 +99,7 @@ def test_tokens_a_resolver_gets_wrong_are_not_sent(fake):
     assert [m["token"] for m in fake.messages()] == ["good"]
     assert ravi.status == Status.SENT
     assert (sunil.status, sunil.error) == (Status.INVALID_RECIPIENT, "no device token")
+    assert (ravi.code, sunil.code) == ("", "NO_TOKEN")
 
 
 # -- credentials and the app ------------------------------------------------------

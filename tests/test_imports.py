@@ -8,7 +8,15 @@ import os
 
 from tests.support.children import run_python
 
-OPTIONAL = ("celery", "huey", "firebase_admin", "kombu", "django_tasks", "health_check")
+OPTIONAL = (
+    "celery",
+    "huey",
+    "firebase_admin",
+    "kombu",
+    "django_tasks",
+    "health_check",
+    "prometheus_client",
+)
 
 # A clean interpreter (this test process has imported the integrations),
 # configured by the probe itself.

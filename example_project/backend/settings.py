@@ -156,6 +156,10 @@ USE_CELERY = (
 ASSIGNMENT_TIMEOUT_SCHEDULER = assignment.scheduler(use_celery=USE_CELERY)
 ASSIGNMENT_TIMEOUT_NOTIFIERS = assignment.notifiers(os.environ)
 ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL = float(os.getenv("EXPIRY_SWEEP_SECONDS", "60"))
+# Prometheus metrics, served at /metrics (the library's "metrics" extra). With
+# several processes (daphne, the sweeper, Celery workers) on one host, give
+# them all the same PROMETHEUS_MULTIPROC_DIR so their counters add up.
+ASSIGNMENT_TIMEOUT_METRICS = True
 
 LOGGING = {
     "version": 1,

@@ -1,4 +1,4 @@
-"""URLs of the GTS backend: the API, its OpenAPI schema, the admin and /health/."""
+"""URLs of the GTS backend: the API, its OpenAPI schema, the admin, /health/ and /metrics."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from health_check.views import HealthCheckView
 
 from django_assignment_timeout.health import CHECKS as EXPIRY_CHECKS
+
+from django_assignment_timeout.metrics.views import metrics
 
 # Unmatched /api/ URLs answer in the API's JSON error shape, as documented.
 handler404 = "logistics.api.errors.not_found"
@@ -27,5 +29,6 @@ urlpatterns = [
         "api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"
     ),
     path("health/", health, name="health"),
+    path("metrics", metrics, name="metrics"),  # for Prometheus; keep it internal
     path("", include("dispatch.urls")),  # the server-rendered dispatch pages
 ]

@@ -5,11 +5,13 @@ from __future__ import annotations
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
-from django_assignment_timeout import schedulers
+from django_assignment_timeout import metrics, schedulers
 
-# Imported for their side effect: they register the settings and backend checks.
+# Imported for their side effect: they register the settings, backend,
+# retention and metrics checks.
 from django_assignment_timeout.checks import (  # noqa: F401
     backends,
+    metrics_settings,
     retention,
     settings,
 )
@@ -19,7 +21,7 @@ __all__ = ["AssignmentTimeoutConfig"]
 
 
 class AssignmentTimeoutConfig(AppConfig):
-    """Registers the settings defaults, the system checks and the scheduler's tasks."""
+    """Registers the settings defaults, the system checks, the scheduler's tasks and metrics."""
 
     name = "django_assignment_timeout"
     label = "assignment_timeout"
@@ -30,3 +32,5 @@ class AssignmentTimeoutConfig(AppConfig):
         register_defaults()
         # The scheduler registers its tasks (Celery, Huey) in web and worker alike.
         schedulers.ready()
+        # Only with ASSIGNMENT_TIMEOUT_METRICS on (and the extra installed).
+        metrics.install()

@@ -103,6 +103,9 @@ class AppSettings:
     #: Age (seconds, a timedelta, or text such as ``"90d"``) after which the
     #: periodic jobs prune delivered events; None (the default) never prunes.
     EVENT_RETENTION = Setting[Any](None)
+    #: Count events, expiry lateness and notification results for Prometheus
+    #: (extra ``metrics``); read once, when the app is ready.
+    METRICS = Setting[bool](False)
 
     @classmethod
     def declared(cls) -> dict[str, Setting[Any]]:

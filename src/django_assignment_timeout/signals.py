@@ -17,6 +17,7 @@ __all__ = [
     "assignment_offered",
     "assignment_rejected",
     "fcm_token_invalid",
+    "notifications_sent",
 ]
 
 
@@ -55,3 +56,12 @@ assignment_expired = Signal()
 #: ``token`` (str), ``recipient`` (what the token was resolved from),
 #: ``error_code`` (str, FCM's code), ``notifier`` (the backend's alias).
 fcm_token_invalid = Signal()
+
+#: A notifier backend was called by the relay (outside any transaction), or
+#: failed as a whole. Sent only when it has receivers (metrics count results).
+#: Arguments: ``sender`` (the notifier class), ``notifier`` (the backend's
+#: alias), ``results`` (list of
+#: :class:`~django_assignment_timeout.notifiers.base.RecipientResult`, one per
+#: notification and recipient; when the backend raised, each is a ``retry``
+#: with the error ``code`` ``"EXCEPTION"``).
+notifications_sent = Signal()

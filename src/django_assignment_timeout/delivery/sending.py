@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.contenttypes.models import ContentType
 
+from django_assignment_timeout import signals
 from django_assignment_timeout.conf import app_settings
 from django_assignment_timeout.notifications import assignee_model, prime_assignee
 from django_assignment_timeout.notifiers.base import (
@@ -134,15 +135,23 @@ def _send_one(
     alias: str, notifier: BaseNotifier, notifications: list[Notification]
 ) -> list[RecipientResult]:
     try:
-        return list(notifier.send(notifications))
+        results = list(notifier.send(notifications))
     except Exception as err:
         # One backend's failure never stops the others; its recipients retry.
         logger.exception("Notifier %r failed; its notifications will be retried", alias)
-        return [
-            RecipientResult(n, r, Status.RETRY, error=f"{alias}: {err}")
+        results = [
+            RecipientResult(
+                n, r, Status.RETRY, error=f"{alias}: {err}", code="EXCEPTION"
+            )
             for n in notifications
             for r in n.recipients
         ]
+    if signals.notifications_sent.has_listeners(type(notifier)):
+        # send_robust: a failing receiver (metrics) is logged, never fails a send.
+        signals.notifications_sent.send_robust(
+            sender=type(notifier), notifier=alias, results=results
+        )
+    return results
 
 
 def _outcome(

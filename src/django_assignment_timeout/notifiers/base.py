@@ -104,6 +104,9 @@ class RecipientResult:
     retry_after: float | None = None
     #: A short, secret-free description of a failure.
     error: str = ""
+    #: The service's error code, if it gave one (FCM's ``UNREGISTERED``):
+    #: a short, fixed vocabulary, fit for a metric's label.
+    code: str = ""
 
 
 class BaseNotifier(BaseBackend):

@@ -238,13 +238,13 @@ class FCMNotifier(BaseNotifier):
                         messages.append(self._message(notification, token))
         outcomes = self._send_all(messages)
         per_recipient: dict[
-            tuple[int, str], list[tuple[Status, float | None, str]]
+            tuple[int, str], list[tuple[Status, float | None, str, str]]
         ] = {}
         for (index, key, token), (status, retry_after, error, code) in zip(
             targets, outcomes, strict=False
         ):
             per_recipient.setdefault((index, key), []).append(
-                (status, retry_after, error)
+                (status, retry_after, error, code)
             )
             if status == Status.INVALID_RECIPIENT:
                 send_signal(

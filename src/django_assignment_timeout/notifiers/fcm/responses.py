@@ -113,23 +113,30 @@ def _retry_after(exc: Any) -> float | None:
 def combine(
     notification: Notification,
     recipient: Any,
-    tried: list[tuple[Status, float | None, str]],
+    tried: list[tuple[Status, float | None, str, str]],
 ) -> RecipientResult:
-    """One result per recipient from the results of its tokens."""
+    """One result per recipient from the results (status, retry-after, error, code) of its tokens."""
     if not tried:
         return RecipientResult(
-            notification, recipient, Status.INVALID_RECIPIENT, error="no device token"
+            notification,
+            recipient,
+            Status.INVALID_RECIPIENT,
+            error="no device token",
+            code="NO_TOKEN",
         )
-    statuses = {status for status, _after, _error in tried}
-    errors = "; ".join(error for _status, _after, error in tried if error)
+    statuses = {status for status, _after, _error, _code in tried}
+    errors = "; ".join(error for _status, _after, error, _code in tried if error)
     for status in (Status.RETRY, Status.SENT, Status.FAILED, Status.INVALID_RECIPIENT):
         if status in statuses:
-            after = max((a or 0.0 for s, a, _e in tried if s == status), default=0.0)
+            chosen = [(a, c) for s, a, _e, c in tried if s == status]
+            after = max((a or 0.0 for a, _c in chosen), default=0.0)
             return RecipientResult(
                 notification,
                 recipient,
                 status,
                 retry_after=after or None,
                 error="" if status == Status.SENT else errors,
+                # The first token's code of the status that decided.
+                code=next((c for _a, c in chosen if c), ""),
             )
     raise AssertionError("unreachable")  # pragma: no cover
