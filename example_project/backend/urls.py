@@ -8,7 +8,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from health_check.views import HealthCheckView
 
 from django_assignment_timeout.health import CHECKS as EXPIRY_CHECKS
-
 from django_assignment_timeout.metrics.views import metrics
 
 # Unmatched /api/ URLs answer in the API's JSON error shape, as documented.
