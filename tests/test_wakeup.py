@@ -184,6 +184,32 @@ def test_work_due_after_a_tick_that_did_work_is_taken_at_once():
     assert max(gaps) < 1.0, gaps
 
 
+def test_a_deadline_passed_during_an_idle_tick_is_taken_at_once():
+    started = []
+    falls_due = []
+
+    def tick():
+        started.append(time.monotonic())
+        if len(started) == 3:
+            stop_this_process()
+        # An idle tick (nothing was due when it looked) during which the next
+        # deadline passes, as when a wake for an offer's delivery comes just
+        # before the previous offer's deadline.
+        time.sleep(0.05)
+        falls_due.append(time.monotonic() - 0.01)
+        return Tick.IDLE
+
+    def probe():
+        return falls_due[-1] - time.monotonic() if falls_due else None
+
+    run_until_stopped(
+        tick, 30.0, on_error=pytest.fail, pacing=Pacing(probe, probe_interval=5)
+    )
+    gaps = [b - a for a, b in itertools.pairwise(started)]
+    # Not the back-off (5 s, a probe interval): the deadline is new work.
+    assert max(gaps) < 1.0, gaps
+
+
 def test_a_failing_probe_is_reported_and_the_loop_goes_on():
     errors, ticks = [], []
 
