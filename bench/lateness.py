@@ -28,8 +28,12 @@ the first ``--offers`` (one per 3.6 s of the hour per thousand) fall due
 while it measures. In (b) the later offers are written in bulk (rows and
 their ``offered`` events, on the database clock, their notifications counted
 as sent) and the precise modes get their ETA tasks through the scheduler's
-own ``schedule_expiry``, as ``offer()`` would have sent them; the measured
-offers are made by ``offer()``, one after the other, as in (a).
+own ``schedule_expiry``, as ``offer()`` would have sent them. The measured
+offers are made by ``offer()``: ``--arrival paced`` (the default) makes each
+five seconds before its deadline, so offers arrive at the rate they fall due,
+as in service; ``--arrival burst`` makes them all at once, up front (the
+producer then competes with the scheduler for the CPU while the first
+deadlines pass).
 
 Lateness is the expired event's ``created_at`` minus the offer's deadline,
 both on the database clock. RSS is the peak (VmHWM) of the scheduler's
@@ -184,14 +188,21 @@ def run_one(mode: str, workload: str, options: argparse.Namespace,
     args = [sys.executable, __file__, "--run", mode, workload, str(run_dir)]
     args += ["--offers", str(options.offers), "--outstanding", str(options.outstanding)]
     args += ["--spread", str(options.spread), "--span", str(options.span)]
+    args += ["--arrival", options.arrival]
+    runner = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
-        done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True)
+        out, err = runner.communicate()
     finally:
+        if runner.poll() is None:  # interrupted: let it stop its scheduler
+            runner.terminate()
+            runner.wait(150)
         databases.drop(vendor, db_name)
-    if done.returncode != 0:
+    if runner.returncode != 0:
         logs = "".join(p.read_text(errors="replace")[-3000:] for p in run_dir.glob("*.log"))
-        raise SystemExit(f"{mode} ({workload}) failed:\n{done.stderr[-4000:]}\n{logs}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+        raise SystemExit(f"{mode} ({workload}) failed:\n{err[-4000:]}\n{logs}")
+    return json.loads(out.strip().splitlines()[-1])
 
 
 # -- in a run's process: one mode, one workload, one fresh database -----------
@@ -403,14 +414,16 @@ def run(mode: str, workload: str, run_dir: Path, options: argparse.Namespace) ->
     scheduler = Scheduler(mode, run_dir)
     scheduler.start()
     try:
-        return measure(mode, workload, run_dir, scheduler, driver, offers, spread)
+        return measure(
+            mode, workload, run_dir, scheduler, driver, offers, spread, options.arrival
+        )
     finally:
         scheduler.stop()
         _clean_broker(mode, run_dir)
 
 
 def measure(mode: str, workload: str, run_dir: Path, scheduler: Scheduler,
-            driver: Any, offers: int, spread: float) -> dict:  # fmt: skip
+            driver: Any, offers: int, spread: float, arrival: str) -> dict:  # fmt: skip
     from django.db import transaction
     from tests.support.recording_notifier import read_arrivals
     from tests.testapp.models import StockRequest
@@ -432,11 +445,15 @@ def measure(mode: str, workload: str, run_dir: Path, scheduler: Scheduler,
     committed: dict[int, float] = {}
     began = time.monotonic()
     for i, pk in enumerate(pks):
-        timeout = LEAD - (time.monotonic() - began) + spread * i / offers
+        due_in = LEAD + spread * i / offers  # from ``began``, either way
+        if arrival == "paced":  # made LEAD seconds before its deadline
+            time.sleep(max(began + due_in - LEAD - time.monotonic(), 0))
+        timeout = due_in - (time.monotonic() - began)
         with transaction.atomic():
             # Runs first of the commit's callbacks, before the library's wake.
             transaction.on_commit(lambda pk=pk: committed.setdefault(pk, time.time()))
             StockRequest.objects.offer(pk, driver, timeout=max(timeout, 0.001))
+    offering_s = time.monotonic() - began
     events = AssignmentEvent.objects.filter(object_pk__in=[str(pk) for pk in pks])
     expired = events.filter(kind="expired")
     limit = time.monotonic() + LEAD + spread + 2 * INTERVAL + 60
@@ -464,6 +481,7 @@ def measure(mode: str, workload: str, run_dir: Path, scheduler: Scheduler,
         "max": max(lateness),
         "rss_mb": rss,
         "armed": armed,
+        "offering_s": offering_s,
         "push_n": len(push),
         "push_p99": percentile(push, 99) if push else None,
     }
@@ -505,10 +523,19 @@ def main() -> None:
     parser.add_argument(
         "--span", type=float, default=3600.0, help="seconds of (b)'s deadlines"
     )
+    parser.add_argument(
+        "--arrival",
+        choices=("paced", "burst"),
+        default="paced",
+        help="paced: each measured offer made LEAD s before its deadline, as "
+        "offers arrive in service; burst: all made at once, up front",
+    )
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--run", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--sweep-once", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
+    # SIGTERM unwinds like Ctrl-C: schedulers stopped, databases dropped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     if options.sweep_once:
         sweep_once()
         return
@@ -531,7 +558,8 @@ def main() -> None:
                     print(
                         f"({workload}) {mode:11s} n={result['n']} "
                         f"p50={result['p50']:.3f}s p99={result['p99']:.3f}s "
-                        f"max={result['max']:.3f}s rss={result['rss_mb']:.1f}MB"
+                        f"max={result['max']:.3f}s rss={result['rss_mb']:.1f}MB "
+                        f"offers_made_in={result['offering_s']:.1f}s"
                         + (f" eta_tasks={result['armed']}" if result["armed"] else ""),
                         flush=True,
                     )
@@ -548,7 +576,7 @@ def report(results: dict[tuple[str, str], dict[str, Any]], options: Any) -> None
     print(
         f"workload (a): {options.offers} offers over {options.spread:g} s; (b): "
         f"{options.outstanding} outstanding over {options.span:g} s, "
-        f"the first {options.offers} measured"
+        f"the first {options.offers} measured; offers {options.arrival}"
     )
     if ("celery", "a") in results and ("celery", "b") in results:
         extra = max(options.outstanding - options.offers, 1)
