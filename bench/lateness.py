@@ -71,6 +71,14 @@ MODES = ("loop-pg", "loop-sqlite", "celery", "huey", "sweep")
 REDIS_URL = "redis://127.0.0.1:6379/1"
 CELERY = "django_assignment_timeout.schedulers.celery.CeleryScheduler"
 HUEY = "django_assignment_timeout.schedulers.huey.HueyScheduler"
+#: The Celery worker: threads (one process, its beat embedded), INFO logging as
+#: in service; its beat schedule file and queue follow.
+CELERY_WORKER = [
+    sys.executable, "-m", "celery", "-A", "tests.support.celery_app:app", "worker",
+    "--pool", "threads", "--concurrency", "4", "--without-gossip",
+    "--without-mingle", "--without-heartbeat", "--loglevel", "INFO",
+    "--beat", "--schedule",
+]  # fmt: skip
 #: Seconds from the start of the measured offers to the first deadline.
 LEAD = 5.0
 #: Seconds before the first of workload (b)'s unmeasured deadlines.
@@ -190,7 +198,12 @@ def run_one(mode: str, workload: str, options: argparse.Namespace,
     args += ["--spread", str(options.spread), "--span", str(options.span)]
     args += ["--arrival", options.arrival]
     runner = subprocess.Popen(
-        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        args,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         out, err = runner.communicate()
@@ -200,7 +213,9 @@ def run_one(mode: str, workload: str, options: argparse.Namespace,
             runner.wait(150)
         databases.drop(vendor, db_name)
     if runner.returncode != 0:
-        logs = "".join(p.read_text(errors="replace")[-3000:] for p in run_dir.glob("*.log"))
+        logs = "".join(
+            p.read_text(errors="replace")[-3000:] for p in run_dir.glob("*.log")
+        )
         raise SystemExit(f"{mode} ({workload}) failed:\n{err[-4000:]}\n{logs}")
     return json.loads(out.strip().splitlines()[-1])
 
@@ -264,16 +279,11 @@ class Scheduler:
             self.cron.start()
             return
         django = [sys.executable, "-m", "django"]
+        queue = os.environ.get("CHILD_QUEUE", "")
         args = {
             "loop": [*django, "expire_assignments", "--loop"],
             "huey": [*django, "run_huey", "--workers", "4", "--flush-locks"],
-            "celery": [
-                sys.executable, "-m", "celery", "-A", "tests.support.celery_app:app",
-                "worker", "--beat", "--schedule", str(self.run_dir / "beat"),
-                "-Q", os.environ.get("CHILD_QUEUE", ""), "--pool", "threads",
-                "--concurrency", "4", "--without-gossip", "--without-mingle",
-                "--without-heartbeat", "--loglevel", "INFO",
-            ],  # fmt: skip
+            "celery": [*CELERY_WORKER, str(self.run_dir / "beat"), "-Q", queue],
         }[self.kind]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
@@ -405,7 +415,9 @@ def run(mode: str, workload: str, run_dir: Path, options: argparse.Namespace) ->
 
     offers, outstanding, span = options.offers, options.outstanding, options.span
     driver = Driver.objects.create(name=mode)
-    spread = options.spread if workload == "a" else span * offers / max(outstanding, offers)
+    spread = (
+        options.spread if workload == "a" else span * offers / max(outstanding, offers)
+    )
     if workload == "b":
         # The rest of the hour, after the measured offers: none falls due while
         # the ETA tasks are sent and the measured offers run.
@@ -491,8 +503,10 @@ def _clean_broker(mode: str, run_dir: Path) -> None:
     if mode == "celery":
         import redis
 
+        queue = os.environ["CHILD_QUEUE"]
         client = redis.Redis.from_url(REDIS_URL)
-        client.delete(os.environ["CHILD_QUEUE"])
+        # The queue, and the binding kombu keeps for its exchange.
+        client.delete(queue, f"_kombu.binding.{queue}")
         client.close()
     elif mode == "huey":
         from huey import RedisHuey
@@ -580,7 +594,9 @@ def report(results: dict[tuple[str, str], dict[str, Any]], options: Any) -> None
     )
     if ("celery", "a") in results and ("celery", "b") in results:
         extra = max(options.outstanding - options.offers, 1)
-        per_offer = (figure("celery", "rss_mb") - figure("celery", "rss_mb", "a")) / extra
+        per_offer = (
+            figure("celery", "rss_mb") - figure("celery", "rss_mb", "a")
+        ) / extra
         print(f"celery worker RSS per outstanding ETA task: {per_offer * 1024:.2f} kB")
     print(f"offer_push_p99_s={figure('loop-pg', 'push_p99', 'a'):.3f}")
     print(f"loop_sqlite_p99_s={figure('loop-sqlite', 'p99'):.3f}")
