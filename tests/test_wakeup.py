@@ -281,7 +281,9 @@ def test_an_earlier_offer_wakes_the_sweep_loop(children, driver):
     later.refresh_from_db()
     assert later.status == StockRequest.Status.ASSIGNING
     assert loop.alive(), loop.report()
-    assert "expired 1 in" in loop.stdout()
+    # The loop reports after its sweep committed, so the event can be seen
+    # before the line is written.
+    wait_for(lambda: "expired 1 in" in loop.stdout(), BOUND, "the loop's report")
 
 
 def test_a_new_event_wakes_the_relay_loop(children, driver):
@@ -289,7 +291,7 @@ def test_a_new_event_wakes_the_relay_loop(children, driver):
     event = StockRequest.objects.create().offer(driver)
     wait_for(lambda: delivered(event), BOUND, "the offer's push")
     assert loop.alive(), loop.report()
-    assert "delivered 1," in loop.stdout()
+    wait_for(lambda: "delivered 1," in loop.stdout(), BOUND, "the loop's report")
 
 
 @pytest.mark.parametrize("command", ["expire_assignments", "deliver_assignment_events"])

@@ -190,13 +190,18 @@ def test_two_woken_loops_do_not_double_work(children):
     assert len(set(keys)) == OFFERS
     attempts = set(AssignmentEvent.objects.values_list("delivery_attempts", flat=True))
     assert attempts == {1}
-    swept = sum(
-        int(line.split()[1])
-        for each in loops
-        for line in each.stdout().splitlines()
-        if line.startswith("expired ")
-    )
-    assert swept == OFFERS
+
+    def swept():
+        return sum(
+            int(line.split()[1])
+            for each in loops
+            for line in each.stdout().splitlines()
+            if line.startswith("expired ")
+        )
+
+    # Each loop reports after its sweep committed: the lines may trail the rows.
+    wait_for(lambda: swept() >= OFFERS, 30, "the loops' reports")
+    assert swept() == OFFERS
     assert all(each.alive() for each in loops)
     controller.close()
 
