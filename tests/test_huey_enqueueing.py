@@ -11,7 +11,7 @@ of its own, since djhuey reads ``HUEY`` once, when imported.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import pytest
 
@@ -35,7 +35,7 @@ def probe(*args, **settings):
 
 def utc(eta: str) -> datetime:
     moment = datetime.fromisoformat(eta)  # Huey keeps naive UTC
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 @pytest.mark.django_db
@@ -91,7 +91,7 @@ def test_the_switches_and_an_early_run_enqueue_what_they_say(tmp_path, driver):
 def test_switched_off_nothing_is_enqueued_even_without_huey():
     # Unconfigured Huey: an enqueue would raise, so nothing was tried.
     off = HueyScheduler("default", {"precise": False, "deliver": False})
-    off.schedule_expiry(StockRequest, 1, 1, datetime.now(UTC))
+    off.schedule_expiry(StockRequest, 1, 1, datetime.now(timezone.utc))
     off.schedule_delivery()
     with pytest.raises(ConfigurationError, match="E022"):
         HueyScheduler("default", {}).schedule_delivery()

@@ -199,8 +199,13 @@ class AssignmentEvent(models.Model):
             # counting them reads a tiny index instead of the whole audit
             # trail. IS NULL conditions, not delivery_state = 'dead': a
             # generic plan with bound parameters can still use it.
+            # Its columns are the condition's, not the id: MySQL and MariaDB
+            # build no partial index, so there it is a whole-table index, and
+            # one on id alone made InnoDB take point lookups by id through it
+            # (secondary record, then the row), which deadlocked against a
+            # delete taking the row first (seen in CI).
             models.Index(
-                fields=["id"],
+                fields=["delivered_at", "next_attempt_at"],
                 condition=Q(delivered_at__isnull=True, next_attempt_at__isnull=True),
                 name="assignment_event_dead",
             ),

@@ -244,17 +244,25 @@ def _candidates(
     lock: bool = False,
 ) -> QuerySet[Any]:
     """Old events in ``states`` with ids above ``after``, in id order."""
-    queryset = (
-        AssignmentEvent.objects.using(using)
-        .filter(pk__gt=after, created_at__lt=cutoff, delivery_state__in=states)
+    columns = ("pk", "content_type_id", "object_pk", "attempt")
+    events = AssignmentEvent.objects.using(using)
+    old = {"created_at__lt": cutoff, "delivery_state__in": states}
+    queryset = events.filter(pk__gt=after, **old).order_by("pk").values_list(*columns)
+    if not lock:
+        return queryset[:size]
+    # Find the batch without locks, then lock it by primary key, the
+    # conditions checked again under the lock. A locking read of the range
+    # itself locks every row it reads, and InnoDB may read the whole old
+    # range through the created_at index to sort it by id.
+    ids = list(queryset.values_list("pk", flat=True)[:size])
+    # SQLite has no row locks (its single writer stands in for them).
+    skip = connections[using].features.has_select_for_update_skip_locked
+    return (
+        events.filter(pk__in=ids, **old)
         .order_by("pk")
-        .values_list("pk", "content_type_id", "object_pk", "attempt")
+        .values_list(*columns)
+        .select_for_update(skip_locked=skip)
     )
-    if lock:
-        # SQLite has no row locks (its single writer stands in for them).
-        skip = connections[using].features.has_select_for_update_skip_locked
-        queryset = queryset.select_for_update(skip_locked=skip)
-    return queryset[:size]
 
 
 def _split(rows: Iterable[_Row], using: str) -> tuple[list[int], int]:

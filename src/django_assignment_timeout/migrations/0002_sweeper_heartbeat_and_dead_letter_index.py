@@ -28,6 +28,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='assignmentevent',
-            index=models.Index(condition=models.Q(('delivered_at__isnull', True), ('next_attempt_at__isnull', True)), fields=['id'], name='assignment_event_dead'),
+            index=models.Index(condition=models.Q(('delivered_at__isnull', True), ('next_attempt_at__isnull', True)), fields=['delivered_at', 'next_attempt_at'], name='assignment_event_dead'),
         ),
     ]
