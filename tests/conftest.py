@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from django_assignment_timeout.heartbeat import forget_beats
 from django_assignment_timeout.notifiers import locmem
 from tests import services
 from tests.support.children import Children
@@ -121,6 +122,15 @@ def _empty_outbox():
     otherwise carry one test's notifications into the next (Django's test
     runner empties ``mail.outbox`` the same way)."""
     locmem.outbox.clear()
+
+
+@pytest.fixture(autouse=True)
+def _forget_sweeper_beats():
+    """Each test starts with the heartbeat's per-process throttle empty, so the
+    first sweep of a test writes its heartbeat whatever ran before it."""
+    forget_beats()
+    yield
+    forget_beats()
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from django_assignment_timeout.health import (
     OutboxHealthCheck,
     SweeperHealthCheck,
 )
-from django_assignment_timeout.heartbeat import SweeperHeartbeat, forget_beats
+from django_assignment_timeout.heartbeat import SweeperHeartbeat
 from django_assignment_timeout.models import AssignmentEvent
 from django_assignment_timeout.sweep import sweep
 from django_assignment_timeout.testing import make_due
@@ -50,13 +50,6 @@ urlpatterns = [
 ]
 
 pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttle():
-    forget_beats()
-    yield
-    forget_beats()
 
 
 def health(client, url="/health/"):

@@ -27,13 +27,6 @@ from tests.testapp.models import StockRequest, Ticket
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fresh_throttle():
-    forget_beats()
-    yield
-    forget_beats()
-
-
 def _beats():
     return dict(SweeperHeartbeat.objects.values_list("name", "last_run_at"))
 

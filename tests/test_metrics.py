@@ -15,7 +15,6 @@ from django_assignment_timeout import metrics as metrics_package
 from django_assignment_timeout import signals
 from django_assignment_timeout.clock import database_now, deadline_in
 from django_assignment_timeout.delivery import deliver_pending
-from django_assignment_timeout.heartbeat import forget_beats
 from django_assignment_timeout.metrics import collector as collector_module
 from django_assignment_timeout.metrics import install, receivers
 from django_assignment_timeout.metrics.collector import StatusCollector
@@ -32,13 +31,6 @@ from tests.testapp.models import StockRequest, Ticket
 pytestmark = pytest.mark.django_db
 
 STOCK = "testapp.StockRequest"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttle():
-    forget_beats()
-    yield
-    forget_beats()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 
 from django_assignment_timeout.clock import deadline_in
-from django_assignment_timeout.heartbeat import SweeperHeartbeat, forget_beats
+from django_assignment_timeout.heartbeat import SweeperHeartbeat
 from django_assignment_timeout.models import AssignmentEvent, DeliveryState
 from django_assignment_timeout.status import (
     current_status,
@@ -23,13 +23,6 @@ from tests.testapp.data import offered_requests
 from tests.testapp.models import StockRequest, Ticket
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttle():
-    forget_beats()
-    yield
-    forget_beats()
 
 
 def _by_model(status):

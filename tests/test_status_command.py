@@ -9,7 +9,6 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from django_assignment_timeout.heartbeat import forget_beats
 from django_assignment_timeout.models import AssignmentEvent, DeliveryState
 from django_assignment_timeout.sweep import sweep
 from django_assignment_timeout.testing import make_due
@@ -17,13 +16,6 @@ from tests.testapp.data import offered_requests
 from tests.testapp.models import StockRequest
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttle():
-    forget_beats()
-    yield
-    forget_beats()
 
 
 def status(*args):
