@@ -43,6 +43,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    # Swagger UI served from our own static files: /api/docs/ works
+    # offline and is pinned with the package, never loaded from a CDN.
+    "drf_spectacular_sidecar",
     "health_check",  # the HTML page of /health/ (its JSON needs no app)
     "django_assignment_timeout",
     "logistics",
@@ -51,6 +54,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's CSS, Swagger UI) from the web process itself:
+    # daphne serves none, and neither does a PaaS. Right after security, as
+    # WhiteNoise asks, so its responses still get the security headers.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -89,6 +96,20 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# In development (DEBUG) WhiteNoise serves the apps' static files straight from
+# their folders, no collectstatic needed. A deployment runs collectstatic (the
+# Render build does) and gets compressed files under hashed names, cached
+# forever by browsers.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
 
 REST_FRAMEWORK = {
     # Token first: an anonymous API call gets 401 with WWW-Authenticate.
@@ -106,6 +127,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Stock requests offered to drivers, with a deadline to accept.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 # --- The GTS guide, verbatim -------------------------------------------------

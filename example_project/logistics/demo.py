@@ -42,6 +42,10 @@ DRIVERS = (
         "Sunil",
     ),
 )
+#: A staff login for the admin (/admin/): the demo's data, its offers and events.
+ADMIN_USER = DemoUser(
+    "admin", "gts-demo", "admin0demo0token000000000000000000000000", "admin"
+)
 STATIONS = (("KONDLI", "DBS Kondli"), ("OKHLA", "DBS Okhla"))
 
 
@@ -55,9 +59,10 @@ class Demo:
     pending_request: StockRequest
 
 
-def _user(demo: DemoUser) -> object:
+def _user(demo: DemoUser, *, staff: bool = False) -> object:
     user, _ = get_user_model().objects.get_or_create(username=demo.username)
     user.set_password(demo.password)
+    user.is_staff = user.is_superuser = staff
     user.save()
     Token.objects.filter(user=user).exclude(key=demo.token).delete()
     Token.objects.get_or_create(user=user, key=demo.token)
@@ -72,6 +77,7 @@ def load() -> Demo:
         for code, name in STATIONS
     }
     kondli = stations["KONDLI"]
+    _user(ADMIN_USER, staff=True)
     eic_user = _user(EIC_USER)
     EIC.objects.get_or_create(user=eic_user, defaults={"dbs": kondli})
     DeviceToken.objects.get_or_create(token="demo-fcm-token-eic-kondli", user=eic_user)
@@ -91,7 +97,7 @@ def load() -> Demo:
     if pending is None:
         pending = StockRequest.objects.create(dbs=kondli, quantity_kg=1000)
     return Demo(
-        users=[EIC_USER, *(demo for demo, _ in DRIVERS)],
+        users=[EIC_USER, *(demo for demo, _ in DRIVERS), ADMIN_USER],
         dbs=kondli,
         drivers=drivers,
         pending_request=pending,

@@ -57,3 +57,7 @@ ASSIGNMENT_TIMEOUT_SCHEDULER = {
 }
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+
+# pytest-django runs with DEBUG off and nothing is collected: look files up on
+# each request as under DEBUG (a deployment's test collects into a tmp dir).
+WHITENOISE_AUTOREFRESH = True
