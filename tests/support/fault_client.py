@@ -130,11 +130,12 @@ def accept(pk: int, driver: int, seconds_left: float) -> dict[str, Any]:
     from django.utils import timezone
 
     from django_assignment_timeout.exceptions import TransitionError
+    from django_assignment_timeout.options import EXPIRES_AT
     from django_assignment_timeout.testing import make_due
     from tests.testapp.models import StockRequest
 
     make_due(StockRequest, pk, seconds_ago=-seconds_left)
-    expires_at = StockRequest.objects.values_list("expires_at", flat=True).get(pk=pk)
+    expires_at = StockRequest.objects.values_list(EXPIRES_AT, flat=True).get(pk=pk)
     local_now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute("SELECT now()")

@@ -56,12 +56,30 @@ class Namespace:
 
     def create(self) -> None:
         _run("ip", "netns", "add", self.name)
-        _run("ip", "link", "add", self.host_end, "type", "veth", "peer", "name", self.inner_end)
+        _run(
+            "ip",
+            "link",
+            "add",
+            self.host_end,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            self.inner_end,
+        )
         _run("ip", "link", "set", self.inner_end, "netns", self.name)
         _run("ip", "addr", "add", f"{self.host_address}/30", "dev", self.host_end)
         _run("ip", "link", "set", self.host_end, "up")
         inside = ("ip", "netns", "exec", self.name)
-        _run(*inside, "ip", "addr", "add", f"{self.inner_address}/30", "dev", self.inner_end)
+        _run(
+            *inside,
+            "ip",
+            "addr",
+            "add",
+            f"{self.inner_address}/30",
+            "dev",
+            self.inner_end,
+        )
         _run(*inside, "ip", "link", "set", self.inner_end, "up")
         _run(*inside, "ip", "link", "set", "lo", "up")
 
@@ -73,13 +91,16 @@ class Namespace:
         return [
             subprocess.run(
                 [*prefix, "tc", "qdisc", action, "dev", device, "root", *spec],
-                capture_output=True, text=True, timeout=30, check=False,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
             )
             for prefix, device in (
                 ((), self.host_end),
                 (("ip", "netns", "exec", self.name), self.inner_end),
             )
-        ]  # fmt: skip
+        ]
 
     def cut(self) -> str:
         """Drop every packet both ways; the qdisc used (netem or blackhole)."""

@@ -80,8 +80,14 @@ class PrivateCluster:
         command = [str(self.bin / program), *args]
         if self.as_postgres:
             command = ["runuser", "-u", "postgres", "--", *command]
+        # cwd: the postgres user may not enter the caller's directory.
         result = subprocess.run(
-            command, capture_output=True, text=True, timeout=120, check=False
+            command,
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         assert result.returncode == 0, (
             f"{program} failed ({result.returncode}):\n{result.stdout}\n"
@@ -98,11 +104,21 @@ class PrivateCluster:
     def create(self) -> None:
         """initdb, start, and create the test's database."""
         self._run(
-            "initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres",
-            "--no-sync", "-E", "UTF8",
-        )  # fmt: skip
+            "initdb",
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
         with (self.data / "pg_hba.conf").open("a") as hba:
-            hba.writelines(f"host all all {network} trust\n" for network in self.clients)
+            hba.writelines(
+                f"host all all {network} trust\n" for network in self.clients
+            )
         self.start()
         with self.connect("postgres") as connection:
             connection.execute(f"CREATE DATABASE {DATABASE}")
@@ -116,9 +132,18 @@ class PrivateCluster:
             *(f"-c {name}={value}" for name, value in SERVER_SETTINGS.items()),
         ]
         self._run(
-            "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
-            "-o", " ".join(options), "start",
-        )  # fmt: skip
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            " ".join(options),
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         """``pg_ctl stop -m mode``: fast rolls back open transactions and

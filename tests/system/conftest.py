@@ -162,9 +162,13 @@ def _private_cluster(
     try:
         cluster.create()
         migrated = run_python(
-            "-m", "django", "migrate", "--noinput",
-            env=child_env(database=cluster.database()), timeout=300,
-        )  # fmt: skip
+            "-m",
+            "django",
+            "migrate",
+            "--noinput",
+            env=child_env(database=cluster.database()),
+            timeout=300,
+        )
         assert migrated.returncode == 0, migrated.stdout + migrated.stderr
         yield cluster
     finally:

@@ -34,10 +34,15 @@ SWEEPERS = 2
 def audit(database, acks, sends_log) -> dict:
     return json_line(
         run_python(
-            "-m", "tests.support.fault_client", "audit", str(acks), str(sends_log),
-            env=child_env(database=database), timeout=120,
+            "-m",
+            "tests.support.fault_client",
+            "audit",
+            str(acks),
+            str(sends_log),
+            env=child_env(database=database),
+            timeout=120,
         )
-    )  # fmt: skip
+    )
 
 
 def test_database_restarted_under_load(private_postgresql, children, tmp_path):
@@ -58,22 +63,39 @@ def test_database_restarted_under_load(private_postgresql, children, tmp_path):
     }
     seeded = json_line(
         run_python(
-            "-m", "tests.support.fault_client", "seed", str(OFFERS), "4",
-            env=child_env(database=database, settings=settings), timeout=120,
+            "-m",
+            "tests.support.fault_client",
+            "seed",
+            str(OFFERS),
+            "4",
+            env=child_env(database=database, settings=settings),
+            timeout=120,
         )
-    )  # fmt: skip
+    )
     assert len(seeded["pks"]) == OFFERS
     sweepers = [
         children.django(
-            f"sweeper-{n}", "expire_assignments", "--loop", "--interval=0.5",
-            database=database, app_name=f"sweeper-{n}", settings=settings,
-        )  # fmt: skip
+            f"sweeper-{n}",
+            "expire_assignments",
+            "--loop",
+            "--interval=0.5",
+            database=database,
+            app_name=f"sweeper-{n}",
+            settings=settings,
+        )
         for n in range(SWEEPERS)
     ]
     web = children.python(
-        "web", "-m", "tests.support.fault_client", "web", str(stop), str(acks),
-        database=database, app_name="web", settings=settings,
-    )  # fmt: skip
+        "web",
+        "-m",
+        "tests.support.fault_client",
+        "web",
+        str(stop),
+        str(acks),
+        database=database,
+        app_name="web",
+        settings=settings,
+    )
     for sweeper in sweepers:
         wait_for(lambda s=sweeper: "sweeping every" in s.stdout(), 60, "a sweeper")
 

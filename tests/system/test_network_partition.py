@@ -54,10 +54,15 @@ def test_sweeper_partitioned_mid_batch(partitionable_postgresql, namespace, chil
     here = cluster.database()
     seeded = json_line(
         run_python(
-            "-m", "tests.support.fault_client", "seed", str(OFFERS), "300",
-            env=child_env(database=here), timeout=120,
+            "-m",
+            "tests.support.fault_client",
+            "seed",
+            str(OFFERS),
+            "300",
+            env=child_env(database=here),
+            timeout=120,
         )
-    )  # fmt: skip
+    )
     pks = seeded["pks"]
     env = child_env(
         database=cluster.database(namespace.host_address, **CLIENT_KEEPALIVES),
@@ -66,11 +71,16 @@ def test_sweeper_partitioned_mid_batch(partitionable_postgresql, namespace, chil
     sweeper = children.start(
         "sweeper",
         namespace.command(
-            sys.executable, "-m", "django", "expire_assignments", "--loop",
-            "--interval=1", "--batch-size=1000",
+            sys.executable,
+            "-m",
+            "django",
+            "expire_assignments",
+            "--loop",
+            "--interval=1",
+            "--batch-size=1000",
         ),
         env,
-    )  # fmt: skip
+    )
     wait_for(lambda: "sweeping every" in sweeper.stdout(), 60, "the loop")
 
     blocker = cluster.connect(autocommit=False)
@@ -86,10 +96,13 @@ def test_sweeper_partitioned_mid_batch(partitionable_postgresql, namespace, chil
         )
         due = json_line(
             run_python(
-                "-m", "tests.support.fault_client", "due",
-                env=child_env(database=here), timeout=60,
+                "-m",
+                "tests.support.fault_client",
+                "due",
+                env=child_env(database=here),
+                timeout=60,
             )
-        )  # fmt: skip
+        )
         assert due == {"due": OFFERS}
         pid = wait_for(
             lambda: sweeper_waiting(controller, APP_NAME, StockRequest),
@@ -120,14 +133,22 @@ def test_sweeper_partitioned_mid_batch(partitionable_postgresql, namespace, chil
             what="the sweeper to notice",
         )
         time.sleep(2)
-        assert count(controller, f"SELECT count(*) FROM {EVENTS} WHERE kind = 'expired'") == 0
+        assert (
+            count(controller, f"SELECT count(*) FROM {EVENTS} WHERE kind = 'expired'")
+            == 0
+        )
         partitioned = round(time.monotonic() - cut_at, 1)
         namespace.heal()
 
         # The same process completes the work once it can reach the server.
         wait_for(
-            lambda: count(controller, f"SELECT count(*) FROM {ROWS} WHERE status = 'ASSIGNING'")
-            == 0,
+            lambda: (
+                count(
+                    controller,
+                    f"SELECT count(*) FROM {ROWS} WHERE status = 'ASSIGNING'",
+                )
+                == 0
+            ),
             timeout=60,
             what="the sweep after the partition healed",
         )
@@ -138,10 +159,15 @@ def test_sweeper_partitioned_mid_batch(partitionable_postgresql, namespace, chil
     assert sweeper.alive()
     found = json_line(
         run_python(
-            "-m", "tests.support.fault_client", "audit", "-", "-",
-            env=child_env(database=here), timeout=120,
+            "-m",
+            "tests.support.fault_client",
+            "audit",
+            "-",
+            "-",
+            env=child_env(database=here),
+            timeout=120,
         )
-    )  # fmt: skip
+    )
     print(
         json.dumps(
             {
