@@ -1,19 +1,23 @@
 """Helpers of the system tests: raw connections to the test database, a
-private redis-server, and real Celery workers (children of the test, from
+private redis-server, a private PostgreSQL cluster (alone or reachable from a
+network namespace), and real Celery workers (children of the test, from
 ``tests.support.children``, started by the ``children`` fixture)."""
 
 from __future__ import annotations
 
 import shutil
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.children import Child, Children
+from tests.support import netns
+from tests.support.children import Child, Children, child_env, run_python
 from tests.support.polling import wait_for
 from tests.support.ports import free_port
+from tests.support.private_postgresql import PrivateCluster, bin_dir
 
 
 def pg_connect(autocommit: bool = True) -> Any:
@@ -136,6 +140,66 @@ def own_redis(children, tmp_path):
     redis = OwnRedis(children, tmp_path)
     redis.start()
     return redis
+
+
+def need(missing: str | None) -> None:
+    """Skip the test for what this machine lacks (a tool, root), but fail
+    under REQUIRE_SERVICES=1: CI has it all, so there a skip would hide a gap."""
+    from tests import services
+
+    if missing is None:
+        return
+    if services.required():
+        pytest.fail(f"{missing} (REQUIRE_SERVICES=1: CI must run this test)")
+    pytest.skip(missing)
+
+
+def _private_cluster(
+    listen: tuple[str, ...], clients: tuple[str, ...] = ()
+) -> Iterator[PrivateCluster]:
+    need(None if bin_dir() else "needs the PostgreSQL server binaries (initdb)")
+    cluster = PrivateCluster(listen, clients)
+    try:
+        cluster.create()
+        migrated = run_python(
+            "-m",
+            "django",
+            "migrate",
+            "--noinput",
+            env=child_env(database=cluster.database()),
+            timeout=300,
+        )
+        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def private_postgresql() -> Iterator[PrivateCluster]:
+    """A migrated PostgreSQL cluster of this test alone, on 127.0.0.1, to stop
+    and start at will; always stopped and deleted at teardown."""
+    yield from _private_cluster(("127.0.0.1",))
+
+
+@pytest.fixture
+def namespace() -> Iterator[netns.Namespace]:
+    """A network namespace and veth pair to partition a child; always removed."""
+    need(netns.missing())
+    namespace = netns.Namespace()
+    try:
+        namespace.create()
+        yield namespace
+    finally:
+        namespace.destroy()
+
+
+@pytest.fixture
+def partitionable_postgresql(namespace) -> Iterator[PrivateCluster]:
+    """A private cluster that also listens on the namespace's veth pair."""
+    yield from _private_cluster(
+        ("127.0.0.1", namespace.host_address), (f"{namespace.inner_address}/32",)
+    )
 
 
 CELERY = "django_assignment_timeout.schedulers.celery.CeleryScheduler"
