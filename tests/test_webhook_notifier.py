@@ -275,6 +275,14 @@ def test_no_receiver_is_a_retry_and_the_error_keeps_secrets_out(caplog):
         assert secret not in shown
 
 
+def test_a_password_in_the_url_is_never_shown(caplog):
+    url = f"http://me:short-secret@127.0.0.1:{free_port()}/hooks"
+    with caplog.at_level(logging.DEBUG, logger="django_assignment_timeout"):
+        [result] = _notifier(url=url, secret=SECRET).send([_note()])
+    assert result.status == Status.RETRY
+    assert "short-secret" not in result.error + caplog.text
+
+
 def test_the_id_is_the_same_on_every_retry_and_extra_headers_are_sent(hook):
     notifier = _notifier(**_options(hook, headers={"Authorization": "Bearer abc"}))
     notifier.send([_note()])
@@ -359,6 +367,7 @@ def test_a_sound_configuration_passes_every_check():
         ({"url": "ftp://example.com/h", "secret": SECRET}, "E085"),
         ({"url": "https:///no-host", "secret": SECRET}, "E085"),
         ({"url": 42, "secret": SECRET}, "E085"),
+        ({"url": "https://me:short-secret@example.com/h", "secret": SECRET}, "E085"),
         ({"url": "http://example.com/h", "secret": SECRET}, "W085"),
         ({"url": "https://example.com/h"}, "E086"),
         ({"url": "https://example.com/h", "secret": ""}, "E086"),

@@ -125,6 +125,15 @@ class WebhookNotifier(BaseNotifier):
                     id=f"{_CHECK}.E085",
                 )
             )
+        elif parts.username is not None or parts.password is not None:
+            # Never shown: the user info is a credential.
+            errors.append(
+                Error(
+                    f"{where}: url must not carry a user name or password.",
+                    hint='Send credentials in a header: "headers": {"Authorization": ...}.',
+                    id=f"{_CHECK}.E085",
+                )
+            )
         elif parts.scheme == "http" and parts.hostname not in _LOOPBACK:
             errors.append(
                 Warning(
@@ -252,6 +261,12 @@ class WebhookNotifier(BaseNotifier):
         except urllib.error.HTTPError as err:
             with err:
                 return _answer(err.code, err.headers)
+        except ValueError as err:
+            # http.client's InvalidURL (user info in the URL, a bad port): its
+            # text repeats the URL, credentials and all, so it is not shown.
+            error = f"invalid url for {self._host()} ({type(err).__name__})"
+            logger.error("Notifier %r: %s", self.alias, error)
+            return Status.RETRY, None, error, "INVALID_URL"
         except (urllib.error.URLError, OSError) as err:
             # Timeouts, refused connections, resets: the relay tries again.
             reason = getattr(err, "reason", err)
