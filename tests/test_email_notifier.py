@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 
 import pytest
 from django.core.management import call_command
@@ -142,17 +143,50 @@ def test_a_refused_message_fails_and_a_deferred_one_is_retried(smtp):
     }
 
 
+def test_a_refused_sender_is_retried_and_logged(smtp, caplog):
+    smtp.refuse_sender("dispatch@example.com", "553 5.7.1 Sender not allowed")
+    with caplog.at_level(logging.ERROR, logger="django_assignment_timeout"):
+        [result] = _notifier().send([_note("a@example.com")])
+    assert (result.status, result.code) == (Status.RETRY, "553")
+    assert "sender refused: 553 5.7.1 Sender not allowed" in caplog.text
+
+
+def test_a_broken_project_template_keeps_the_notification(smtp, tmp_path, settings):
+    folder = tmp_path / "django_assignment_timeout" / "email"
+    folder.mkdir(parents=True)
+    (folder / "offered_body.txt").write_text("{% if %}")
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [str(tmp_path)]}]
+    offered, other = _notifier().send(
+        [_note("a@example.com"), _note("b@example.com", event="expired")]
+    )
+    assert (offered.status, offered.code) == (Status.RETRY, "TEMPLATE")
+    assert "TemplateSyntaxError" in offered.error
+    # The other kind's template is fine: that one went out.
+    assert other.status == Status.SENT
+    assert [m.rcpt_tos for m in smtp.messages] == [["b@example.com"]]
+
+
 def test_recipients_without_a_usable_address_are_invalid(smtp, django_user_model):
     nobody = django_user_model.objects.create(username="nobody", email="")
     somebody = django_user_model.objects.create(username="some", email="s@example.com")
     results = _notifier().send(
-        [_note(nobody, somebody, "not-an-address", "two@x.example, three@x.example")]
+        [
+            _note(
+                nobody,
+                somebody,
+                "not-an-address",
+                "two@x.example, three@x.example",
+                "a@x.example\nBcc: b@x.example",
+            )
+        ]
     )
     assert _statuses(results) == {
         nobody: (Status.INVALID_RECIPIENT, "NO_ADDRESS"),
         somebody: (Status.SENT, ""),
         "not-an-address": (Status.INVALID_RECIPIENT, "NO_ADDRESS"),
         "two@x.example, three@x.example": (Status.INVALID_RECIPIENT, "BAD_ADDRESS"),
+        # A header injection is not an address either.
+        "a@x.example\nBcc: b@x.example": (Status.INVALID_RECIPIENT, "BAD_ADDRESS"),
     }
     assert [m.rcpt_tos for m in smtp.messages] == [["s@example.com"]]
 

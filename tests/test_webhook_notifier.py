@@ -283,6 +283,21 @@ def test_a_password_in_the_url_is_never_shown(caplog):
     assert "short-secret" not in result.error + caplog.text
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:port/h", "http://me:pw@h:x/h"])
+def test_a_url_http_client_refuses_is_a_retry_named_by_its_host(url, caplog):
+    with caplog.at_level(logging.DEBUG, logger="django_assignment_timeout"):
+        [result] = _notifier(url=url, secret=SECRET).send([_note()])
+    assert (result.status, result.code) == (Status.RETRY, "INVALID_URL")
+    assert result.error.startswith("invalid url for http://")
+    assert ":pw" not in result.error + caplog.text
+
+
+def test_a_notification_without_recipients_is_not_posted(hook):
+    notifier = _notifier(**_options(hook))
+    assert notifier.send([Notification(recipients=(), title="T", body="B")]) == []
+    assert hook.requests == []
+
+
 def test_the_id_is_the_same_on_every_retry_and_extra_headers_are_sent(hook):
     notifier = _notifier(**_options(hook, headers={"Authorization": "Bearer abc"}))
     notifier.send([_note()])
@@ -367,6 +382,8 @@ def test_a_sound_configuration_passes_every_check():
         ({"url": "ftp://example.com/h", "secret": SECRET}, "E085"),
         ({"url": "https:///no-host", "secret": SECRET}, "E085"),
         ({"url": 42, "secret": SECRET}, "E085"),
+        ({"url": "http://127.0.0.1:99999/h", "secret": SECRET}, "E085"),
+        ({"url": "http://127.0.0.1:port/h", "secret": SECRET}, "E085"),
         ({"url": "https://me:short-secret@example.com/h", "secret": SECRET}, "E085"),
         ({"url": "http://example.com/h", "secret": SECRET}, "W085"),
         ({"url": "https://example.com/h"}, "E086"),

@@ -43,6 +43,17 @@ class _Handler:
     data_delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        with self.lock:
+            reply = self.refused.get(address)
+        if reply:
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
     ) -> str:
@@ -95,6 +106,10 @@ class SMTPServer:
         """Answer RCPT TO for ``address`` with ``reply`` (e.g. ``"550 No such user"``)."""
         with self._handler.lock:
             self._handler.refused[address] = reply
+
+    def refuse_sender(self, address: str, reply: str) -> None:
+        """Answer MAIL FROM for ``address`` with ``reply``."""
+        self.refuse_recipient(address, reply)
 
     def accept_recipient(self, address: str) -> None:
         """Stop refusing ``address``."""

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import time
@@ -117,7 +118,12 @@ class WebhookNotifier(BaseNotifier):
         where = f"Notifier {self.alias!r} (webhook)"
         url = self.options.get("url")
         parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        if (
+            parts is None
+            or parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or _port(parts) is None
+        ):
             errors.append(
                 Error(
                     f"{where}: url must be an http or https URL.",
@@ -261,9 +267,10 @@ class WebhookNotifier(BaseNotifier):
         except urllib.error.HTTPError as err:
             with err:
                 return _answer(err.code, err.headers)
-        except ValueError as err:
-            # http.client's InvalidURL (user info in the URL, a bad port): its
-            # text repeats the URL, credentials and all, so it is not shown.
+        except (http.client.InvalidURL, ValueError, OverflowError) as err:
+            # A URL http.client can not use (user info, a port that is not
+            # one): its text repeats the URL, credentials and all, so it is
+            # not shown. check() reports these as E085.
             error = f"invalid url for {self._host()} ({type(err).__name__})"
             logger.error("Notifier %r: %s", self.alias, error)
             return Status.RETRY, None, error, "INVALID_URL"
@@ -280,8 +287,16 @@ class WebhookNotifier(BaseNotifier):
     def _host(self) -> str:
         """The URL without user info, query or fragment: safe to log."""
         parts = urllib.parse.urlsplit(str(self.options.get("url", "")))
-        port = f":{parts.port}" if parts.port else ""
+        port = f":{parts.port}" if _port(parts) else ""
         return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
+
+
+def _port(parts: urllib.parse.SplitResult) -> int | None:
+    """The URL's port, 0 when it names none, ``None`` when it is not a port."""
+    try:
+        return parts.port or 0
+    except ValueError:
+        return None
 
 
 def _answer(code: int, headers: Message) -> tuple[Status, float | None, str, str]:
