@@ -237,7 +237,9 @@ def test_retry_after_in_seconds_or_as_a_date_is_passed_on(hook):
     hook.answer(429, {"Retry-After": "7"})
     hook.answer(503, {"Retry-After": later})
     hook.answer(503, {"Retry-After": "soon"})
-    results = _notifier(**_options(hook)).send([_note(), _note(), _note()])
+    notifier = _notifier(**_options(hook))
+    # One call each: after a 429 the rest of a call's batch is not posted.
+    results = [r for _ in range(3) for r in notifier.send([_note()])]
     assert results[0].retry_after == 7.0
     assert 110 <= (results[1].retry_after or 0) <= 120
     assert results[2].retry_after is None  # unreadable: the relay's backoff applies
@@ -259,6 +261,28 @@ def test_a_slow_receiver_times_out_and_is_retried(hook):
     hook.delay(1.0)
     [result] = _notifier(**_options(hook, timeout=0.2)).send([_note()])
     assert (result.status, result.code) == (Status.RETRY, "TIMEOUT")
+
+
+def test_after_a_timeout_or_a_429_the_rest_of_the_batch_waits_unsent(hook):
+    hook.delay(1.0)
+    notifier = _notifier(**_options(hook, timeout=0.2))
+    results = notifier.send([_note(event_id=1), _note(event_id=2), _note(event_id=3)])
+    assert {(r.status, r.code) for r in results} == {(Status.RETRY, "TIMEOUT")}
+    assert len(results) == 3
+    assert len(hook.requests) == 1
+    hook.delay(0)
+    hook.answer(429, {"Retry-After": "30"})
+    results = notifier.send([_note(event_id=1), _note(event_id=2)])
+    assert [(r.status, r.retry_after) for r in results] == [(Status.RETRY, 30.0)] * 2
+    assert len(hook.requests) == 2
+
+
+def test_a_5xx_is_about_one_notification_and_the_rest_are_posted(hook):
+    """The control: a server error does not stop the batch."""
+    hook.answer(500)
+    results = _notifier(**_options(hook)).send([_note(event_id=1), _note(event_id=2)])
+    assert [r.status for r in results] == [Status.RETRY, Status.SENT]
+    assert len(hook.requests) == 2
 
 
 def test_no_receiver_is_a_retry_and_the_error_keeps_secrets_out(caplog):

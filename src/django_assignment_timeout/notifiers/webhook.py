@@ -29,7 +29,10 @@ The body is JSON: ``{"event_id", "title", "body", "data", "collapse_key",
 Answers map to statuses for every recipient of the notification: 2xx is
 sent; 408, 429 and 5xx are retried by the relay (after ``Retry-After``, if
 the answer has one), as are timeouts and refused connections; any other
-4xx, and a redirect, is a failure. The secret and the headers' values never
+4xx, and a redirect, is a failure. After a timeout, a refused connection or
+a 429, the rest of the batch is not posted: it is retried with the same
+wait, so a hung receiver holds the relay for one timeout, not one per
+notification. The secret and the headers' values never
 appear in an error or a log record, nor does the URL's query or user info.
 """
 
@@ -85,6 +88,10 @@ _OWN_HEADERS = frozenset(
 _CHECK = "assignment_timeout"
 _RETRIED = frozenset({408, 429})
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+# Answers that hold for the whole receiver, not for one notification: after
+# one, the rest of a batch is given back unsent. (A 5xx may be about one
+# payload, so it does not stop the others.)
+_STOP = frozenset({"TIMEOUT", "CONNECTION", "INVALID_URL", "429"})
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -211,10 +218,16 @@ class WebhookNotifier(BaseNotifier):
     def send(self, notifications: Sequence[Notification]) -> list[RecipientResult]:
         """POST each notification; its answer is the result of all its recipients."""
         results: list[RecipientResult] = []
+        answer: tuple[Status, float | None, str, str] | None = None
         for notification in notifications:
             if not notification.recipients:
                 continue
-            status, retry_after, error, code = self._post(notification)
+            if answer is None or answer[3] not in _STOP:
+                answer = self._post(notification)
+            # else: the receiver is unreachable or asked us to slow down; the
+            # rest of the batch is not posted (a hung receiver would otherwise
+            # hold the relay for a timeout per notification) and waits too.
+            status, retry_after, error, code = answer
             results.extend(
                 RecipientResult(
                     notification,
