@@ -279,6 +279,7 @@ def test_a_sound_configuration_passes_every_check(smtp):
         ({"from_email": None}, "E081"),
         ({"template_prefix": "no/such/folder"}, "E082"),
         ({"email_backend": "no.such.EmailBackend"}, "E083"),
+        ({"mailer": "no-such-mailer"}, "E083"),
         ({"timeout": 0}, "E084"),
         ({"timeout": "10"}, "E084"),
         ({"adress": "email"}, "E031"),

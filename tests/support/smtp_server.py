@@ -22,8 +22,11 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from django.core import mail
 
 from tests.support.ports import free_port
+
+SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 
 
 @dataclass
@@ -132,13 +135,19 @@ class SMTPServer:
     @staticmethod
     def settings_for_port(port: int, **extra: Any) -> dict[str, Any]:
         """Django settings for the SMTP backend and a server on ``port`` of 127.0.0.1."""
+        sender = {"DEFAULT_FROM_EMAIL": "Dispatch <dispatch@example.com>"}
+        if hasattr(mail, "mailers"):
+            # Django 6.1 deprecates the EMAIL_* settings for MAILERS.
+            smtp = {"host": "127.0.0.1", "port": port, "use_tls": False}
+            mailers = {"default": {"BACKEND": SMTP_BACKEND, "OPTIONS": smtp}}
+            return {"MAILERS": mailers, **sender, **extra}
         return {
-            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_BACKEND": SMTP_BACKEND,
             "EMAIL_HOST": "127.0.0.1",
             "EMAIL_PORT": port,
             "EMAIL_USE_TLS": False,
             "EMAIL_HOST_USER": "",
             "EMAIL_HOST_PASSWORD": "",
-            "DEFAULT_FROM_EMAIL": "Dispatch <dispatch@example.com>",
+            **sender,
             **extra,
         }

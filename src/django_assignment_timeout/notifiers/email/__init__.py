@@ -16,11 +16,13 @@ Options:
 * ``from_email``: the sender (default :setting:`django:DEFAULT_FROM_EMAIL`).
 * ``template_prefix``: the template directory (default
   ``"django_assignment_timeout/email"``).
-* ``email_backend``: a Django email backend's dotted path (default
-  :setting:`django:EMAIL_BACKEND`).
-* ``timeout``: seconds per SMTP operation (default
-  :setting:`django:EMAIL_TIMEOUT`, or 10 when that is unset: Django's own
-  default is to wait for ever, which would hold the relay).
+* ``mailer`` (Django 6.1+): the ``MAILERS`` alias to send with (default
+  ``"default"``).
+* ``email_backend`` (before Django 6.1): a Django email backend's dotted
+  path (default :setting:`django:EMAIL_BACKEND`).
+* ``timeout``: seconds per SMTP operation (default the connection's own,
+  :setting:`django:EMAIL_TIMEOUT` before 6.1, or 10 when that is unset:
+  Django's own default is to wait for ever, which would hold the relay).
 
 Each message is rendered from ``<prefix>/<event>_subject.txt`` and
 ``<prefix>/<event>_body.txt`` (``<event>`` is the notification's

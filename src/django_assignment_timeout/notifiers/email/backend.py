@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+import django
 from django.conf import settings
+from django.core import mail
 from django.core.checks import Error
-from django.core.mail import get_connection
+from django.core.exceptions import ImproperlyConfigured
 from django.template import TemplateDoesNotExist, TemplateSyntaxError
 from django.template.loader import select_template
 from django.utils.module_loading import import_string
@@ -48,7 +50,14 @@ class EmailNotifier(BaseNotifier):
     """Sends each (notification, recipient) as one email through Django's mail framework."""
 
     known_options = frozenset(
-        {"address", "from_email", "template_prefix", "email_backend", "timeout"}
+        {
+            "address",
+            "from_email",
+            "template_prefix",
+            "email_backend",
+            "mailer",
+            "timeout",
+        }
     )
 
     # -- configuration ------------------------------------------------------
@@ -97,7 +106,8 @@ class EmailNotifier(BaseNotifier):
             errors.append(
                 Error(
                     str(err),
-                    hint="Use the dotted path of a Django email backend.",
+                    hint="On Django 6.1+ name a MAILERS alias (mailer); before, "
+                    "the dotted path of an email backend (email_backend).",
                     id=f"{_CHECK}.E083",
                 )
             )
@@ -117,12 +127,6 @@ class EmailNotifier(BaseNotifier):
 
     def _prefix(self) -> str:
         return str(self.options.get("template_prefix", DEFAULT_TEMPLATE_PREFIX))
-
-    def _timeout(self) -> float:
-        timeout = self.options.get("timeout")
-        if timeout is None:
-            timeout = getattr(settings, "EMAIL_TIMEOUT", None) or DEFAULT_TIMEOUT
-        return float(timeout)
 
     def _address_source(self) -> Callable[[Any], Any]:
         source = self.options.get("address", "email")
@@ -145,14 +149,46 @@ class EmailNotifier(BaseNotifier):
         return source  # type: ignore[no-any-return]
 
     def _connection(self) -> BaseEmailBackend:
-        backend = self.options.get("email_backend")
+        """A connection of the configured mailer (Django 6.1+) or email backend.
+
+        Django 6.1 configures email backends in ``MAILERS`` and deprecates
+        ``get_connection()`` and building a backend directly, so there a
+        mailer is taken by alias; older versions take ``email_backend`` or
+        ``EMAIL_BACKEND``. Either way, a connection without a timeout gets
+        :data:`DEFAULT_TIMEOUT`, and the ``timeout`` option wins.
+        """
+        where = f"Notifier {self.alias!r} (email)"
+        path = self.options.get("email_backend")
+        alias = self.options.get("mailer")
+        handler = getattr(mail, "mailers", None)
         try:
-            return get_connection(backend, fail_silently=False, timeout=self._timeout())
-        except (ImportError, TypeError, ValueError) as err:
+            if handler is not None:
+                if path:
+                    raise ConfigurationError(
+                        f"{where}: Django {django.get_version()} configures email "
+                        "backends in MAILERS; name one with the mailer option "
+                        "instead of email_backend."
+                    )
+                connection: BaseEmailBackend = handler[alias or "default"]
+            elif alias not in (None, "default"):
+                raise ConfigurationError(
+                    f"{where}: the mailer option needs Django 6.1's MAILERS; "
+                    "use email_backend."
+                )
+            else:
+                connection = mail.get_connection(path)
+        except (ImproperlyConfigured, ImportError, TypeError, ValueError) as err:
+            if isinstance(err, ConfigurationError):
+                raise
             raise ConfigurationError(
-                f"Notifier {self.alias!r} (email): can not load email backend "
-                f"{backend or settings.EMAIL_BACKEND!r}: {err}"
+                f"{where}: can not load the email backend: {err}"
             ) from err
+        if hasattr(connection, "timeout"):
+            timeout = self.options.get("timeout")
+            if timeout is not None or connection.timeout is None:
+                # Django's default is to wait for ever, holding the relay.
+                connection.timeout = float(timeout or DEFAULT_TIMEOUT)
+        return connection
 
     # -- sending ------------------------------------------------------------
 
