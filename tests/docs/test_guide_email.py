@@ -9,6 +9,7 @@ from __future__ import annotations
 import types
 
 import pytest
+from django.core import mail
 from django.test.utils import override_settings
 
 from django_assignment_timeout.delivery import deliver_pending
@@ -21,13 +22,25 @@ from tests.testapp.models import Ticket
 pytestmark = pytest.mark.django_db
 
 
-def _settings(smtp: SMTPServer) -> dict[str, object]:
-    text = block("email-settings")
-    for old, new in {
-        '"smtp.example.com"': '"127.0.0.1"',
-        "EMAIL_PORT = 587": f"EMAIL_PORT = {smtp.port}",
-        "EMAIL_USE_TLS = True": "EMAIL_USE_TLS = False",
-    }.items():
+#: Django 6.1 configures email in MAILERS and deprecates the EMAIL_* settings.
+HAS_MAILERS = hasattr(mail, "mailers")
+
+
+def _settings(smtp: SMTPServer, name: str = "email-settings") -> dict[str, object]:
+    text = block(name)
+    edits = {
+        "email-settings": {
+            '"smtp.example.com"': '"127.0.0.1"',
+            "EMAIL_PORT = 587": f"EMAIL_PORT = {smtp.port}",
+            "EMAIL_USE_TLS = True": "EMAIL_USE_TLS = False",
+        },
+        "email-settings-mailers": {
+            '"smtp.example.com"': '"127.0.0.1"',
+            '"port": 587': f'"port": {smtp.port}',
+            '"use_tls": True': '"use_tls": False',
+        },
+    }[name]
+    for old, new in edits.items():
         assert text.count(old) == 1, old
         text = text.replace(old, new)
     values: dict[str, object] = {}
@@ -35,9 +48,26 @@ def _settings(smtp: SMTPServer) -> dict[str, object]:
     return {k: v for k, v in values.items() if k.isupper()}
 
 
-def test_the_guides_settings_email_an_offer(django_user_model):
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            "email-settings",
+            marks=pytest.mark.skipif(
+                HAS_MAILERS, reason="Django 6.1+ deprecates the EMAIL_* settings"
+            ),
+        ),
+        pytest.param(
+            "email-settings-mailers",
+            marks=pytest.mark.skipif(
+                not HAS_MAILERS, reason="MAILERS needs Django 6.1 or later"
+            ),
+        ),
+    ],
+)
+def test_the_guides_settings_email_an_offer(django_user_model, name):
     agent = django_user_model.objects.create(username="asha", email="asha@example.com")
-    with SMTPServer() as smtp, override_settings(**_settings(smtp)):
+    with SMTPServer() as smtp, override_settings(**_settings(smtp, name)):
         Ticket.objects.create().offer(agent)
         assert deliver_pending().delivered == 1
         [received] = smtp.messages
