@@ -11,7 +11,8 @@ Ids are stable and never reused (retired ones stay reserved):
   E014 bad ``MAX_BATCHES``; E015 contenttypes not installed; W016 ``USE_TZ``
   off; E032-E034 the ``DELIVERY_*`` settings (:mod:`.settings`).
 * E020 the scheduler backend can not be loaded, E030 / W030 the notifier
-  backends (:mod:`.backends`); E021-E027 and E031-E038 are the backends' own.
+  backends (:mod:`.backends`); E021-E027, E031-E038 and E080-E089 (email,
+  webhook) are the backends' own.
 * E055 bad ``ASSIGNMENT_TIMEOUT_EVENT_RETENTION`` (:mod:`.retention`);
   E056-E059 are reserved for retention.
 

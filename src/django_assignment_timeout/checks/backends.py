@@ -3,7 +3,7 @@
 E020 the scheduler backend can not be loaded; E030 the notifier backends can
 not be loaded (a missing extra names its pip command), W030 none is
 configured. Each backend then adds its own messages (E021-E027 schedulers,
-E031-E038 notifiers).
+E031-E038 notifiers, E080-E084 email, E085-E089 webhook).
 """
 
 from __future__ import annotations
