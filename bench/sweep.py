@@ -76,18 +76,22 @@ def configure(database: str) -> None:
     django.setup()
 
 
+def server_params(database: str) -> dict[str, str]:
+    """psycopg.connect() arguments for ``database`` on the benchmark's server."""
+    return {
+        "host": os.environ.get("PGHOST", "127.0.0.1"),
+        "port": os.environ.get("PGPORT", "5432"),
+        "user": os.environ.get("PGUSER", "postgres"),
+        "password": os.environ.get("PGPASSWORD", ""),
+        "dbname": database,
+    }
+
+
 def admin_sql(statement: str) -> None:
     """Run CREATE/DROP DATABASE on the server's maintenance database."""
     import psycopg
 
-    with psycopg.connect(
-        host=os.environ.get("PGHOST", "127.0.0.1"),
-        port=os.environ.get("PGPORT", "5432"),
-        user=os.environ.get("PGUSER", "postgres"),
-        password=os.environ.get("PGPASSWORD", ""),
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
+    with psycopg.connect(**server_params("postgres"), autocommit=True) as conn:
         conn.execute(statement)
 
 
