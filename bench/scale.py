@@ -89,13 +89,16 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
+#: Databases are named ``<PREFIX>_<rows>`` (``--prefix``; tests use their own).
+PREFIX = "bench_scale"
+
+
 def database_for(rows: int) -> str:
-    return f"bench_scale_{rows}"
+    return f"{PREFIX}_{rows}"
 
 
 def database_exists(name: str) -> bool:
     import psycopg
-
     from bench.sweep import server_params
 
     with psycopg.connect(**server_params("postgres"), autocommit=True) as conn:
@@ -388,6 +391,7 @@ def report(f: Figures) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    global PREFIX
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100000,1000000,10000000")
     parser.add_argument(
@@ -396,7 +400,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--drop", action="store_true", help="drop the databases at the end"
     )
+    parser.add_argument("--prefix", default=PREFIX, help="database name prefix")
     args = parser.parse_args(argv)
+    PREFIX = args.prefix
     sizes = sorted(int(size) for size in args.sizes.split(","))
     configure("postgres")
     from django.conf import settings
