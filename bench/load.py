@@ -449,7 +449,7 @@ def main() -> int:
     parser.add_argument("--offers", type=int, default=100_000)
     parser.add_argument("--sweepers", type=int, default=4)
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--per-client", type=int, default=100)
+    parser.add_argument("--per-client", type=int, default=50)
     parser.add_argument(
         "--cpu-bound-clients",
         type=int,
