@@ -8,8 +8,9 @@ assignment rows (history: pending and finished, no open offer, plus 1,000
 open offers due in an hour) and N events (delivered, created over the past
 year), filled once with ``generate_series`` and kept: a later run reuses it
 and prints the fill time it took. Every measurement puts the tables back as
-it found them, so the sizes stay what their names say. ``--drop`` removes
-the databases.
+it found them, so the sizes stay what their names say, and a run stopped
+midway is repaired when the next one starts. ``--drop`` removes the
+databases.
 
 At each size, each beside its raw-SQL equivalent at the same size (best of
 ``--repeat``, the two sides alternating):
@@ -156,6 +157,30 @@ def fill(rows: int) -> float:
     sql("CREATE TABLE bench_scale_fill (rows bigint, seconds float)")
     sql("INSERT INTO bench_scale_fill VALUES (%s, %s)", [rows, seconds])
     return seconds
+
+
+def restore(rows: int) -> None:
+    """Put a kept database back to its filled state, whatever a run left behind.
+
+    The fill gave the history rows the first ids and the open offers the
+    last :data:`OPEN`, and wrote events 1 to ``rows``. A run stopped midway
+    may leave offers or events of its own, and the open offers' deadlines
+    (an hour after the fill) fall due as time passes.
+    """
+    history = rows - OPEN
+    sql(
+        f"UPDATE {TABLE} SET status = 'PENDING', target_driver_id = NULL, "
+        "assignment_mode = NULL, assignment_started_at = NULL, "
+        "assignment_expires_at = NULL "
+        "WHERE status IN ('ASSIGNING', 'ASSIGNED') AND id <= %s",
+        [history],
+    )
+    sql(
+        f"UPDATE {TABLE} SET assignment_expires_at = now() + interval '1 hour' "
+        "+ interval '1 ms' * (id - %s) WHERE id > %s",
+        [history, history],
+    )
+    sql(f"DELETE FROM {EVENTS} WHERE id > %s", [rows])
 
 
 def make_due(count: int) -> list[int]:
@@ -368,6 +393,7 @@ def run_size(rows: int, repeat: int) -> Figures:
     if filled:
         fill_s = float(filled[0][1])
         print(f"{rows:>10,} rows: reusing {database} (filled in {fill_s:.1f}s)")
+        restore(rows)
     else:
         print(f"{rows:>10,} rows: filling {database} ...", flush=True)
         fill_s = fill(rows)
