@@ -18,13 +18,17 @@ machine is:
   task triggers ``notify_eic_assignment_expired`` per row, so the call is a
   real Celery ``.delay()`` to Redis; the same loop with an in-process call is
   printed too, for reference;
-* peak RSS of a fresh process that sweeps ``--rss-rows`` due rows (VmHWM).
+* peak RSS of a fresh process that sweeps ``--rss-rows`` due rows (VmHWM);
+* on MariaDB (``bench/sweep_mariadb.py``), the portable sweep of
+  ``--maria-rows`` due offers against one raw ``INSERT ... SELECT ... FOR
+  UPDATE`` of their events plus one ``UPDATE``, in one transaction.
 
 Each speed is the best of ``--repeat`` runs, the sides alternating, each run
 starting from a freshly filled table right after a checkpoint.
 
 The last line is machine-readable:
-``sweep_vs_raw=<float> sweep_vs_loop=<float> peak_rss_mb=<float>``.
+``sweep_vs_raw=<float> sweep_vs_loop=<float> peak_rss_mb=<float>
+maria_sweep_vs_raw=<float>``.
 """
 
 from __future__ import annotations
@@ -46,9 +50,10 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/1")
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
 
-def configure(database: str) -> None:
-    """Django settings for the benchmark database, then django.setup()."""
+def configure(database: str, maria: str | None = None) -> None:
+    """Django settings for the benchmark database(s), then django.setup()."""
     import django
+    from bench import sweep_mariadb
     from django.conf import settings
 
     settings.configure(
@@ -66,7 +71,12 @@ def configure(database: str) -> None:
                 "USER": os.environ.get("PGUSER", "postgres"),
                 "PASSWORD": os.environ.get("PGPASSWORD", ""),
                 "NAME": database,
-            }
+            },
+            **(
+                {sweep_mariadb.ALIAS: sweep_mariadb.database_settings(maria)}
+                if maria
+                else {}
+            ),
         },
         USE_TZ=True,
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
@@ -76,18 +86,22 @@ def configure(database: str) -> None:
     django.setup()
 
 
+def server_params(database: str) -> dict[str, str]:
+    """psycopg.connect() arguments for ``database`` on the benchmark's server."""
+    return {
+        "host": os.environ.get("PGHOST", "127.0.0.1"),
+        "port": os.environ.get("PGPORT", "5432"),
+        "user": os.environ.get("PGUSER", "postgres"),
+        "password": os.environ.get("PGPASSWORD", ""),
+        "dbname": database,
+    }
+
+
 def admin_sql(statement: str) -> None:
     """Run CREATE/DROP DATABASE on the server's maintenance database."""
     import psycopg
 
-    with psycopg.connect(
-        host=os.environ.get("PGHOST", "127.0.0.1"),
-        port=os.environ.get("PGPORT", "5432"),
-        user=os.environ.get("PGUSER", "postgres"),
-        password=os.environ.get("PGPASSWORD", ""),
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
+    with psycopg.connect(**server_params("postgres"), autocommit=True) as conn:
         conn.execute(statement)
 
 
@@ -273,16 +287,27 @@ def main() -> None:
     parser.add_argument("--loop-rows", type=int, default=2_000)
     parser.add_argument("--rss-rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=10, help="best of N (default 10)")
+    parser.add_argument(
+        "--maria-rows",
+        type=int,
+        default=10_000,
+        help="due offers for the MariaDB ratio (0 skips it)",
+    )
     parser.add_argument("--child", metavar="DATABASE", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child)
         return
 
+    from bench import sweep_mariadb
+
     database = f"bench_assignment_timeout_{os.getpid()}"
+    maria = database if args.maria_rows else None
     admin_sql(f"CREATE DATABASE {database}")
+    if maria:
+        sweep_mariadb.admin_sql(f"CREATE DATABASE {maria}")
     try:
-        configure(database)
+        configure(database, maria)
         from django.core.management import call_command
         from django.db import connections
 
@@ -318,6 +343,14 @@ def main() -> None:
             f"publish: {args.loop_rows / local_loop_s:.0f} rows/s, "
             f"sweep {sweep_rate * local_loop_s / args.loop_rows:.1f}x that)"
         )
+        maria_ratio = float("nan")
+        if maria:
+            maria_rate, maria_raw = sweep_mariadb.measure(args.maria_rows, args.repeat)
+            maria_ratio = maria_rate / maria_raw
+            print(
+                f"MariaDB sweep:    {maria_rate:10.0f} rows/s, raw INSERT ... SELECT "
+                f"... FOR UPDATE + UPDATE {maria_raw:.0f} rows/s ({args.maria_rows} rows)"
+            )
         before, peak = child_peak_rss(database, args.rss_rows)
         print(
             f"sweep of {args.rss_rows} rows: RSS {before:.1f} MB after start-up, peak {peak:.1f} MB"
@@ -325,10 +358,13 @@ def main() -> None:
         connections.close_all()
     finally:
         admin_sql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        if maria:
+            sweep_mariadb.admin_sql(f"DROP DATABASE IF EXISTS {maria}")
     print(
         f"sweep_vs_raw={sweep_rate / raw_rate:.3f} "
         f"sweep_vs_loop={sweep_rate / loop_rate:.1f} "
-        f"peak_rss_mb={peak:.1f}"
+        f"peak_rss_mb={peak:.1f} "
+        f"maria_sweep_vs_raw={maria_ratio:.3f}"
     )
 
 

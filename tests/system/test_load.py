@@ -10,20 +10,57 @@ latency ratio is printed, not asserted: speed is the benchmark's business.
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
-from bench.load import run
+from bench.load import LockWaitSampler, run
+from django.db import connection, transaction
 
-pytestmark = [
-    pytest.mark.postgresql,
-    pytest.mark.django_db(transaction=True),
-    # Above the global timeout: its clients may take window + 120 s, the catch-up 180 s.
-    pytest.mark.timeout(900),
-]
+from tests.testapp.models import StockRequest
+
+pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
 
 OFFERS = 100_000
 
 
+def test_lock_wait_sampler_measures_a_wait_it_is_shown():
+    """The control for the benchmark's lock-wait figure: a real wait is seen."""
+    pk = StockRequest.objects.create().pk
+    waiter_pid: list[int] = []
+    locked = threading.Event()
+
+    def waiter() -> None:
+        from django.db import connection as own
+
+        try:
+            own.ensure_connection()
+            waiter_pid.append(own.connection.info.backend_pid)
+            locked.wait(10)
+            StockRequest.objects.filter(pk=pk).update(note="waited")  # blocks
+        finally:
+            own.close()
+
+    thread = threading.Thread(target=waiter)
+    with transaction.atomic():
+        StockRequest.objects.select_for_update().get(pk=pk)
+        thread.start()
+        while not waiter_pid:
+            time.sleep(0.01)
+        sampler = LockWaitSampler(waiter_pid)
+        sampler.start()
+        locked.set()
+        time.sleep(0.3)  # the row stays locked this long
+    thread.join(10)
+    sampler.stopping.set()
+    sampler.join(10)
+    [wait] = sampler.per_transaction()
+    assert 0.15 < wait < 0.6, wait
+    assert connection.vendor == "postgresql"
+
+
+# Above the global timeout: its clients may take window + 120 s, the catch-up 180 s.
+@pytest.mark.timeout(900)
 def test_load_no_invariant_violations():
     figures = run(offers=OFFERS, sweepers=4, clients=50)
     print(json.dumps(figures, indent=2))
@@ -37,3 +74,4 @@ def test_load_no_invariant_violations():
     # Every offer that was not accepted was expired, once.
     assert figures["pending_rows"] == OFFERS - figures["accepted"]
     assert figures["expired_events"] == figures["pending_rows"]
+    assert figures["lock_wait_p99_ms"] >= 0
