@@ -26,6 +26,10 @@ from django_assignment_timeout.events import (
     EventKind,
 )
 from django_assignment_timeout.heartbeat import SweeperHeartbeat
+from django_assignment_timeout.recipient_delivery import (
+    RecipientDelivery,
+    RecipientState,
+)
 from django_assignment_timeout.notifications import default_notifications
 from django_assignment_timeout.options import (
     ATTEMPT,
@@ -52,6 +56,8 @@ __all__ = [
     "DeliveryState",
     "EventKind",
     "ExpiringAssignmentMixin",
+    "RecipientDelivery",
+    "RecipientState",
     "SweeperHeartbeat",
     "assignment_models",
 ]
