@@ -14,6 +14,10 @@ than waited for), delete them by id, commit. It never removes:
 * a dead letter, unless asked (``include_dead``): it is the evidence of a
   notification that never arrived.
 
+An event's per-recipient delivery rows (:mod:`.recipient_delivery`) go with
+it and never alone: a row still owed (``retry``) or given up on (``dead``)
+belongs to an event that is pending or dead, which the rules above keep.
+
 Events whose assignment row was deleted, or whose model is no longer
 installed or no longer adopts the mixin, have no open offer and are pruned
 like any other. An attempt that has ended can not open again (a new offer
@@ -314,9 +318,10 @@ def _delete(ids: list[int], states: list[str], using: str) -> int:
         return 0
     # The state fence costs nothing and keeps a row that changed state since it
     # was read (a requeued dead letter, on a database without row locks).
-    count, _ = (
+    # Each event's recipient rows go with it (CASCADE), and are not counted.
+    _total, per_model = (
         AssignmentEvent.objects.using(using)
         .filter(pk__in=ids, delivery_state__in=states)
         .delete()
     )
-    return count
+    return per_model.get(AssignmentEvent._meta.label, 0)

@@ -219,6 +219,8 @@ def _outcome(
         messages += [
             f"{label}: {recipient_key(r.recipient)}: {r.error}" for r in worst[status]
         ]
+    # Recipients given up on in an earlier try keep the event dead: say who.
+    messages += [f"dead: {key} via {alias}" for alias, key in sorted(ledger.dead)]
     error = "; ".join(messages)[:MAX_ERROR_LENGTH]
     for pair in ledger.owed.keys() - answers.keys():
         # Owed but not addressed: kept when nothing could be built this try,
