@@ -57,7 +57,9 @@ def drivers(monkeypatch):
 
 
 def _settings(fake, max_attempts=8):
-    options = fake.notifier_options(token_resolver="tests.support.fcm_fake.driver_tokens")
+    options = fake.notifier_options(
+        token_resolver="tests.support.fcm_fake.driver_tokens"
+    )
     return override_settings(
         ASSIGNMENT_TIMEOUT_NOTIFIERS={"push": {"BACKEND": BACKEND, "OPTIONS": options}},
         ASSIGNMENT_TIMEOUT_DELIVERY_MAX_ATTEMPTS=max_attempts,

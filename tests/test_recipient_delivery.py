@@ -132,7 +132,7 @@ def test_a_clean_first_delivery_writes_no_recipient_row(crew, stock_request):
 
 @TWO
 def test_a_retry_sends_only_to_the_pair_that_failed(crew, stock_request):
-    ravi, asha, noor = crew
+    ravi, asha, _noor = crew
     Scripted.script = {("b", recipient_key(asha)): [Status.RETRY]}
     event = stock_request.offer(ravi)
     assert deliver_pending().retried == 1
@@ -147,7 +147,7 @@ def test_a_retry_sends_only_to_the_pair_that_failed(crew, stock_request):
 
 @TWO
 def test_changed_content_is_matched_by_recipient_key(crew, stock_request):
-    ravi, asha, noor = crew
+    ravi, _asha, noor = crew
     Scripted.script = {("a", recipient_key(noor)): [Status.RETRY]}
     stock_request.offer(ravi)
     deliver_pending()
@@ -252,9 +252,7 @@ def test_requeue_by_backend_and_by_row(crew, stock_request):
 
 
 @TWO
-def test_a_dead_row_of_an_event_still_being_tried_is_not_requeued(
-    crew, stock_request
-):
+def test_a_dead_row_of_an_event_still_being_tried_is_not_requeued(crew, stock_request):
     ravi, asha, noor = crew
     Scripted.script = {
         ("a", recipient_key(asha)): [Status.FAILED],
@@ -297,7 +295,7 @@ def test_a_backend_that_raises_owes_all_its_recipients_and_only_its(
 
 @TWO
 def test_a_recipient_without_a_result_is_owed_alone(crew, stock_request):
-    ravi, asha, noor = crew
+    ravi, asha, _noor = crew
     Scripted.silent = {("a", recipient_key(asha))}
     event = stock_request.offer(ravi)
     assert deliver_pending().retried == 1
@@ -344,7 +342,10 @@ def test_a_stale_relay_writes_no_rows(crew, stock_request):
 
 def test_long_keys_are_stored_as_distinct_digests():
     short = "x" * KEY_LENGTH
-    first, second = "https://hooks.example/" + "a" * 300, "https://hooks.example/" + "b" * 300
+    first, second = (
+        "https://hooks.example/" + "a" * 300,
+        "https://hooks.example/" + "b" * 300,
+    )
     assert stored_key(short) == short
     assert stored_key(first) != stored_key(second)
     assert stored_key(first).startswith("sha256:")

@@ -26,10 +26,6 @@ from django_assignment_timeout.events import (
     EventKind,
 )
 from django_assignment_timeout.heartbeat import SweeperHeartbeat
-from django_assignment_timeout.recipient_delivery import (
-    RecipientDelivery,
-    RecipientState,
-)
 from django_assignment_timeout.notifications import default_notifications
 from django_assignment_timeout.options import (
     ATTEMPT,
@@ -42,6 +38,10 @@ from django_assignment_timeout.options import (
     register_adopter,
 )
 from django_assignment_timeout.queryset import AssignmentManager, AssignmentQuerySet
+from django_assignment_timeout.recipient_delivery import (
+    RecipientDelivery,
+    RecipientState,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime

@@ -13,6 +13,7 @@ prunes them with it, never alone.
 from __future__ import annotations
 
 import hashlib
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -102,4 +103,3 @@ class RecipientDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"event {self.event_id} → {self.recipient_key} via {self.backend}"
-

@@ -43,13 +43,13 @@ from django_assignment_timeout.clock import database_now
 from django_assignment_timeout.conf import event_retention, sweep_interval
 from django_assignment_timeout.events import AssignmentEvent, DeliveryState
 from django_assignment_timeout.exceptions import InvalidArgument
-from django_assignment_timeout.recipient_delivery import RecipientDelivery
 from django_assignment_timeout.options import (
     ATTEMPT,
     EXPIRES_AT,
     is_adopter,
     options_for,
 )
+from django_assignment_timeout.recipient_delivery import RecipientDelivery
 from django_assignment_timeout.sweep.batch import batch_size_for
 from django_assignment_timeout.validation import (
     duration_seconds,

@@ -338,9 +338,7 @@ def requeue_recipients(row_pks: Iterable[int]) -> int:
     return len(found)
 
 
-def _requeue(
-    event_ids: list[int], rows: RecipientDeliveryQuerySet, using: str
-) -> int:
+def _requeue(event_ids: list[int], rows: RecipientDeliveryQuerySet, using: str) -> int:
     """Owe ``rows`` again and make dead events ``event_ids`` due with fresh tries."""
     rows.update(state=RecipientState.RETRY, updated_at=DatabaseNow())
     return (

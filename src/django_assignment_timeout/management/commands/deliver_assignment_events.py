@@ -108,8 +108,8 @@ class Command(BaseCommand):
             .prefetch_related(
                 Prefetch(
                     "recipient_deliveries",
+                    # The prefetch's filter is what .all() returns below.
                     queryset=RecipientDelivery.objects.dead().order_by("pk"),
-                    to_attr="dead_recipients",
                 )
             )
             .order_by("pk")
@@ -123,7 +123,7 @@ class Command(BaseCommand):
                 f"\ttries={event.delivery_attempts}\t{event.last_error}"
             )
             # Under its event, each recipient given up on: what --recipient takes.
-            for row in event.dead_recipients:
+            for row in event.recipient_deliveries.all():
                 recipients += 1
                 self.stdout.write(
                     f"  {event.pk}\t{row.backend}\t{row.recipient_key}"
