@@ -6,7 +6,8 @@ Every lifecycle state change the admin offers is an action that goes through
 lifecycle owns are read-only and the status can not be set to a lifecycle
 state by hand (:mod:`.guard`), so a raw field edit can not break the
 invariants. :mod:`.assignments` holds the mixin, :mod:`.offering` the offer
-action, :mod:`.events` the event admin and :mod:`.recipients` the per-recipient
+action, :mod:`.events` the event admin and
+:mod:`~django_assignment_timeout.admin.recipients` the per-recipient
 delivery admin (both registered when Django's admin autodiscovers this
 module).
 

@@ -2,7 +2,7 @@
 
 Events change only through the lifecycle and the relay; the one action
 re-queues dead events for delivery. Each event's page lists the recipients
-that did not get it at once (:mod:`.recipients`).
+that did not get it at once (:mod:`~django_assignment_timeout.admin.recipients`).
 """
 
 from __future__ import annotations

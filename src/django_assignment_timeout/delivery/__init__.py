@@ -3,7 +3,8 @@
 :mod:`.relay` claims and records (each a short transaction) and runs the
 batches; :mod:`.sending` turns a claimed batch into notifications and sends
 them through every configured notifier, outside any transaction;
-:mod:`.recipients` holds the per-recipient rules (whom a retry sends to).
+:mod:`~django_assignment_timeout.delivery.recipients` holds the
+per-recipient rules (whom a retry sends to).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The per-recipient rules of the relay: whom a try sends to, what it writes.
 
 A (backend alias, recipient key) pair is one recipient through one backend.
-An event with no :class:`~django_assignment_timeout.recipient_delivery.RecipientDelivery`
-row in ``retry`` or ``dead`` is sent to everyone its notifications name (a
+An event with no row (:class:`~django_assignment_timeout.recipient_delivery.RecipientDelivery`)
+in ``retry`` or ``dead`` is sent to everyone its notifications name (a
 first try, or an event from before per-recipient state). Otherwise a try
 sends only to its pairs in ``retry``, matched by recipient key in the
 notifications built for this try (their content may have changed since).
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STATE_OF",
+    "Answer",
     "Ledger",
     "Pair",
     "key_of",
@@ -98,7 +99,7 @@ def load_ledgers(events: Sequence[AssignmentEvent], using: str) -> dict[int, Led
 def narrow(
     notifications: Sequence[Notification], alias: str, ledgers: dict[int, Ledger]
 ) -> list[Notification]:
-    """What backend ``alias`` sends this try: each retried event to its owed recipients only."""
+    """What backend ``alias`` sends this try: a retried event to those it owes only."""
     chosen = []
     for n in notifications:
         ledger = ledgers.get(n.event_id or 0)
@@ -122,7 +123,9 @@ class Answer:
 def write(
     outcomes: Iterable[tuple[int, dict[Pair, Answer], Ledger]], using: str
 ) -> None:
-    """Write the rows of (event id, answers, ledger) for fenced events, in the caller's transaction.
+    """Write the rows of (event id, answers, ledger) in the caller's transaction.
+
+    The caller passes only events whose own record won its fence.
 
     Failures are upserted (another relay may have written the same pair after
     our lease ran out); pairs owed before that got through are marked

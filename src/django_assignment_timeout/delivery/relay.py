@@ -21,7 +21,8 @@ at most one duplicate per crash, and pushes carry a collapse key per
 (assignment, attempt) so that duplicate replaces the first copy on the device.
 A retry sends only to the recipients that did not get it: the record step
 writes a row per (event, recipient, backend) that failed (none for a clean
-delivery), and the next try sends to those rows alone (:mod:`.recipients`).
+delivery), and the next try sends to those rows alone
+(:mod:`~django_assignment_timeout.delivery.recipients`).
 A recipient given up on is a dead letter of its own, and its event is dead
 until no recipient is; :func:`requeue_dead` owes them again.
 ``next_attempt_at`` is NULL exactly when an event is delivered or dead: the

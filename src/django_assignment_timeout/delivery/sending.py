@@ -3,10 +3,10 @@
 Outside any transaction: the batch's assignments and assignees are loaded in
 bulk, each assignment says what to send (``assignment_notifications(event)``),
 and every notifier backend gets the whole batch, less the recipients a retried
-event no longer owes (:mod:`.recipients`). A failing backend is logged and
-never stops the others; each event's :class:`Outcome` says whether it was
-delivered, is retried, or is dead, and what each recipient that did not get
-it at once is left with.
+event no longer owes (:mod:`~django_assignment_timeout.delivery.recipients`).
+A failing backend is logged and never stops the others; each event's
+:class:`Outcome` says whether it was delivered, is retried, or is dead, and
+what each recipient that did not get it at once is left with.
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ class Outcome:
     retry_after: float = 0.0
     error: str = ""
     #: What the try leaves for each (backend, recipient) it did not deliver to
-    #: at once, or that was owed from before (see :mod:`.recipients`).
+    #: at once, or that was owed from before (see
+    #: :mod:`~django_assignment_timeout.delivery.recipients`).
     answers: dict[Pair, Answer] = field(default_factory=dict)
     #: The event's rows as the try found them.
     ledger: Ledger = field(default_factory=Ledger)
@@ -77,7 +78,9 @@ def send_batch(
 ) -> list[Outcome]:
     """Build the events' notifications and send them through every backend.
 
-    An event with a :class:`~.recipients.Ledger` in ``ledgers`` is a retry:
+    An event with a
+    :class:`~django_assignment_timeout.delivery.recipients.Ledger` in
+    ``ledgers`` is a retry:
     each backend sends it only to the recipients it still owes.
     """
     ledgers = ledgers or {}
