@@ -58,7 +58,6 @@ from django_assignment_timeout.events import (
 from django_assignment_timeout.notifiers import get_notifiers
 from django_assignment_timeout.recipient_delivery import (
     RecipientDelivery,
-    RecipientDeliveryQuerySet,
     RecipientState,
     stored_key,
 )
@@ -307,16 +306,15 @@ def requeue_dead(
     )
     if pks is not None:
         events = events.filter(pk__in=list(pks))
-    rows = RecipientDelivery.objects.using(using).dead()
+    rows = RecipientDelivery.objects.using(using).dead().filter(event__in=events)
+    narrowed = recipient is not None or backend is not None
     if recipient is not None:
         rows = rows.filter(recipient_key=stored_key(recipient))
     if backend is not None:
         rows = rows.filter(backend=backend)
     with transaction.atomic(using=using):
-        if recipient is not None or backend is not None:
-            events = events.filter(pk__in=rows.values("event_id"))
-        ids = list(events.values_list("pk", flat=True))
-        return _requeue(ids, rows.filter(event_id__in=ids), using)
+        rows.update(state=RecipientState.RETRY, updated_at=DatabaseNow())
+        return _requeue(events, only_owed=narrowed)
 
 
 def requeue_recipients(row_pks: Iterable[int]) -> int:
@@ -332,24 +330,30 @@ def requeue_recipients(row_pks: Iterable[int]) -> int:
         .dead()
         .filter(pk__in=list(row_pks), event__delivery_state=DeliveryState.DEAD)
     )
+    dead = AssignmentEvent.objects.using(using).filter(
+        delivery_state=DeliveryState.DEAD
+    )
     with transaction.atomic(using=using):
-        found = list(rows.values_list("pk", "event_id"))
-        ids = sorted({event_id for _pk, event_id in found})
-        _requeue(ids, rows.filter(pk__in=[pk for pk, _ in found]), using)
-    return len(found)
+        count = rows.update(state=RecipientState.RETRY, updated_at=DatabaseNow())
+        _requeue(dead, only_owed=True)
+    return count
 
 
-def _requeue(event_ids: list[int], rows: RecipientDeliveryQuerySet, using: str) -> int:
-    """Owe ``rows`` again and make dead events ``event_ids`` due with fresh tries."""
-    rows.update(state=RecipientState.RETRY, updated_at=DatabaseNow())
-    return (
-        AssignmentEvent.objects.using(using)
-        .filter(pk__in=event_ids, delivery_state=DeliveryState.DEAD)
-        .update(
-            delivery_state=DeliveryState.PENDING,
-            delivery_attempts=0,
-            next_attempt_at=DatabaseNow(),
-        )
+def _requeue(events: AssignmentEventQuerySet, *, only_owed: bool) -> int:
+    """Make dead ``events`` due with fresh tries (``only_owed``: those owing a recipient).
+
+    A dead event owes no recipient (its last try turned every owed row
+    dead), so "owes one" means "was just re-queued for one"; queried, not
+    listed, so a large re-queue is one statement whatever the database's
+    parameter limit.
+    """
+    if only_owed:
+        owing = RecipientDelivery.objects.using(events.db).owed().values("event_id")
+        events = events.filter(pk__in=owing)
+    return events.update(
+        delivery_state=DeliveryState.PENDING,
+        delivery_attempts=0,
+        next_attempt_at=DatabaseNow(),
     )
 
 
