@@ -111,3 +111,22 @@ def test_recipient_rows_are_read_only(admin_client, dead_event):
     assert admin_client.get(url("recipientdelivery_add")).status_code == 403
     delete = url("recipientdelivery_delete", row.pk)
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+
+
+def test_requeue_with_no_dead_recipient_selected_says_so(admin_client, dead_event):
+    delivered = RecipientDelivery.objects.get(state=RecipientState.DELIVERED)
+    response = admin_client.post(
+        url("recipientdelivery_changelist"),
+        {"action": "requeue_dead", "_selected_action": [str(delivered.pk)]},
+        follow=True,
+    )
+    assert _messages(response)[0] == "Re-queued 0 dead recipients."
+    dead_event.refresh_from_db()
+    assert dead_event.delivery_state == DeliveryState.DEAD
+
+
+def test_the_event_column_is_plain_text_without_an_event_admin(rf, dead_event):
+    bare = admin.AdminSite(name="bare")
+    model_admin = RecipientDeliveryAdmin(RecipientDelivery, bare)
+    row = RecipientDelivery.objects.first()
+    assert model_admin.event_link(row) == str(dead_event.pk)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils import timezone
@@ -350,3 +351,21 @@ def test_long_keys_are_stored_as_distinct_digests():
     assert stored_key(first) != stored_key(second)
     assert stored_key(first).startswith("sha256:")
     assert len(stored_key(first)) <= KEY_LENGTH
+
+
+def test_recipient_and_backend_options_need_requeue_dead():
+    with pytest.raises(CommandError, match="go with --requeue-dead"):
+        call_command("deliver_assignment_events", "--recipient", "testapp.driver:1")
+    with pytest.raises(CommandError, match="go with --requeue-dead"):
+        call_command("deliver_assignment_events", "--list-dead", "--backend", "push")
+
+
+@TWO
+def test_list_dead_counts_events_and_recipients(crew, stock_request, capsys):
+    Scripted.script = {("a", k): [Status.FAILED] for k in _keys(*crew[:2])}
+    stock_request.offer(crew[0])
+    deliver_pending()
+    call_command("deliver_assignment_events", "--list-dead")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == "1 dead event(s), 2 dead recipient(s)"
+    assert [line.split("\t")[2] for line in lines[1:-1]] == _keys(*crew[:2])
