@@ -130,3 +130,13 @@ def test_the_event_column_is_plain_text_without_an_event_admin(rf, dead_event):
     model_admin = RecipientDeliveryAdmin(RecipientDelivery, bare)
     row = RecipientDelivery.objects.first()
     assert model_admin.event_link(row) == str(dead_event.pk)
+
+
+def test_requeue_of_dead_recipients_only_has_no_warning(admin_client, dead_event):
+    dead = RecipientDelivery.objects.get(state=RecipientState.DEAD)
+    response = admin_client.post(
+        url("recipientdelivery_changelist"),
+        {"action": "requeue_dead", "_selected_action": [str(dead.pk)]},
+        follow=True,
+    )
+    assert _messages(response) == ["Re-queued 1 dead recipient."]

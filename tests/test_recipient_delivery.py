@@ -369,3 +369,19 @@ def test_list_dead_counts_events_and_recipients(crew, stock_request, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1] == "1 dead event(s), 2 dead recipient(s)"
     assert [line.split("\t")[2] for line in lines[1:-1]] == _keys(*crew[:2])
+
+
+@TWO
+def test_when_nobody_got_it_no_row_is_written_and_everyone_is_retried(
+    crew, stock_request
+):
+    Scripted.explode = {"a", "b"}  # both services down
+    event = stock_request.offer(crew[0])
+    assert deliver_pending().retried == 1
+    assert not RecipientDelivery.objects.exists()  # a mass failure writes no rows
+
+    Scripted.explode = set()
+    assert _again().delivered == 1
+    assert len(Scripted.sent) == 6  # everyone, once
+    event.refresh_from_db()
+    assert event.delivery_state == DeliveryState.DELIVERED

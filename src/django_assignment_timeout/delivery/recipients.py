@@ -8,7 +8,7 @@ sends only to its pairs in ``retry``, matched by recipient key in the
 notifications built for this try (their content may have changed since).
 
 After a try, only pairs that did not succeed get a row (a clean first
-delivery writes nothing); a pair owed from before is marked delivered when it
+delivery writes nothing, nor does a first try that reached nobody); a pair owed from before is marked delivered when it
 got through, and its row is dropped when the event no longer names that
 recipient (or that backend is gone): nobody is left to tell.
 """
@@ -138,8 +138,7 @@ def write(
         for pair, answer in answers.items():
             row = ledger.owed.get(pair)
             if answer.state is None:
-                if row is not None:
-                    dropped.append(row[0])
+                dropped.append(ledger.owed[pair][0])  # only owed pairs are dropped
             elif answer.state == RecipientState.DELIVERED:
                 if row is not None:
                     recovered.append(row[0])

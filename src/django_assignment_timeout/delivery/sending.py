@@ -230,6 +230,17 @@ def _outcome(
         # else the event no longer names this recipient (or the backend is gone).
         answers[pair] = Answer(RecipientState.RETRY if errors else None, error)
     retrying = [a for a in answers.values() if a.state == RecipientState.RETRY]
+    if not (ledger.owed or ledger.dead) and len(retrying) == len(answers):
+        # Nobody got it (a service down): with no rows the next try goes to
+        # everyone anyway, so a mass failure writes no row per recipient.
+        answers = {}
+    else:
+        # A recipient that got it at once needs no row either.
+        answers = {
+            pair: answer
+            for pair, answer in answers.items()
+            if answer.state != RecipientState.DELIVERED or pair in ledger.owed
+        }
     if retrying or errors:
         if event.delivery_attempts >= app_settings.DELIVERY_MAX_ATTEMPTS:
             logger.error(
