@@ -70,7 +70,7 @@ FLOORS = [
         ],
     ),
     ("port loaders", [f"={NAME}.schedulers", f"={NAME}.notifiers"]),
-    ("event", [f"{NAME}.events", f"{NAME}.heartbeat"]),
+    ("event", [f"{NAME}.events", f"{NAME}.heartbeat", f"{NAME}.recipient_delivery"]),
     (
         "core",
         [

@@ -27,7 +27,11 @@ from django_assignment_timeout.checks.retention import check_retention_settings
 from django_assignment_timeout.conf import event_retention
 from django_assignment_timeout.delivery.relay import claim_batch
 from django_assignment_timeout.exceptions import ConfigurationError, InvalidArgument
-from django_assignment_timeout.models import AssignmentEvent
+from django_assignment_timeout.models import (
+    AssignmentEvent,
+    RecipientDelivery,
+    RecipientState,
+)
 from django_assignment_timeout.retention import prune_events, prune_if_configured
 from django_assignment_timeout.testing import deliver
 from django_assignment_timeout.validation import duration_seconds
@@ -152,6 +156,33 @@ def test_dead_letters_stay_unless_asked():
     assert remaining(*dead) == set(dead)
     assert prune_events(NINETY_DAYS, include_dead=True).deleted == 3
     assert remaining(*dead) == set()
+
+
+def test_recipient_rows_go_with_their_event_never_alone():
+    delivered = events(Driver, [1], state="delivered")
+    dead = events(Driver, [2], state="dead")
+    pending = events(Driver, [3], state="pending")
+    RecipientDelivery.objects.bulk_create(
+        RecipientDelivery(
+            event_id=event_id, recipient_key=f"r{n}", backend="push", state=state
+        )
+        for event_id, state in (
+            (delivered[0], RecipientState.DELIVERED),
+            (dead[0], RecipientState.DEAD),
+            (pending[0], RecipientState.RETRY),
+        )
+        for n in range(2)
+    )
+
+    # Counted in events, not rows; the rows still owed or dead are kept.
+    assert prune_events(timedelta(seconds=1)).deleted == 1
+    assert remaining(*delivered, *dead, *pending) == {*dead, *pending}
+    left = set(RecipientDelivery.objects.values_list("event_id", flat=True))
+    assert left == {*dead, *pending}
+    assert prune_events(timedelta(seconds=1), include_dead=True).deleted == 1
+    assert set(RecipientDelivery.objects.values_list("state", flat=True)) == {
+        RecipientState.RETRY
+    }
 
 
 # -- batches --------------------------------------------------------------------

@@ -38,6 +38,10 @@ from django_assignment_timeout.options import (
     register_adopter,
 )
 from django_assignment_timeout.queryset import AssignmentManager, AssignmentQuerySet
+from django_assignment_timeout.recipient_delivery import (
+    RecipientDelivery,
+    RecipientState,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -52,6 +56,8 @@ __all__ = [
     "DeliveryState",
     "EventKind",
     "ExpiringAssignmentMixin",
+    "RecipientDelivery",
+    "RecipientState",
     "SweeperHeartbeat",
     "assignment_models",
 ]

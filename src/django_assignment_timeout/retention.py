@@ -14,6 +14,10 @@ than waited for), delete them by id, commit. It never removes:
 * a dead letter, unless asked (``include_dead``): it is the evidence of a
   notification that never arrived.
 
+An event's per-recipient delivery rows (:mod:`.recipient_delivery`) go with
+it and never alone: a row still owed (``retry``) or given up on (``dead``)
+belongs to an event that is pending or dead, which the rules above keep.
+
 Events whose assignment row was deleted, or whose model is no longer
 installed or no longer adopts the mixin, have no open offer and are pruned
 like any other. An attempt that has ended can not open again (a new offer
@@ -45,6 +49,7 @@ from django_assignment_timeout.options import (
     is_adopter,
     options_for,
 )
+from django_assignment_timeout.recipient_delivery import RecipientDelivery
 from django_assignment_timeout.sweep.batch import batch_size_for
 from django_assignment_timeout.validation import (
     duration_seconds,
@@ -314,9 +319,13 @@ def _delete(ids: list[int], states: list[str], using: str) -> int:
         return 0
     # The state fence costs nothing and keeps a row that changed state since it
     # was read (a requeued dead letter, on a database without row locks).
-    count, _ = (
-        AssignmentEvent.objects.using(using)
-        .filter(pk__in=ids, delivery_state__in=states)
-        .delete()
+    doomed = AssignmentEvent.objects.using(using).filter(
+        pk__in=ids, delivery_state__in=states
     )
-    return count
+    # The events' recipient rows first, fenced alike, then the events in one
+    # statement, as before the rows existed: QuerySet.delete() would load
+    # every event to cascade in Python and delete them 100 at a time
+    # (measured on PostgreSQL, 3,000 events in batches of 1,000: longest
+    # batch 0.53 s that way, 0.19 s this way).
+    RecipientDelivery.objects.using(using).filter(event__in=doomed).delete()
+    return doomed._raw_delete(using)

@@ -6,8 +6,10 @@ Every lifecycle state change the admin offers is an action that goes through
 lifecycle owns are read-only and the status can not be set to a lifecycle
 state by hand (:mod:`.guard`), so a raw field edit can not break the
 invariants. :mod:`.assignments` holds the mixin, :mod:`.offering` the offer
-action, :mod:`.events` the event admin (registered when Django's admin
-autodiscovers this module).
+action, :mod:`.events` the event admin and
+:mod:`~django_assignment_timeout.admin.recipients` the per-recipient
+delivery admin (both registered when Django's admin autodiscovers this
+module).
 
 Adopt it on your own model::
 
@@ -34,6 +36,11 @@ from django_assignment_timeout.admin.events import (
     DeliveryFilter,
     requeue_dead_events,
 )
+from django_assignment_timeout.admin.recipients import (
+    RecipientDeliveryAdmin,
+    RecipientDeliveryInline,
+    requeue_dead_recipients,
+)
 
 __all__ = [
     "RECENT_EXPIRY",
@@ -43,6 +50,9 @@ __all__ = [
     "AssignmentEventInline",
     "AssignmentStateFilter",
     "DeliveryFilter",
+    "RecipientDeliveryAdmin",
+    "RecipientDeliveryInline",
     "format_seconds",
     "requeue_dead_events",
+    "requeue_dead_recipients",
 ]

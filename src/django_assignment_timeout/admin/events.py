@@ -1,7 +1,8 @@
 """The admin of the event model: a read-only audit trail and outbox, and its inline.
 
 Events change only through the lifecycle and the relay; the one action
-re-queues dead events for delivery.
+re-queues dead events for delivery. Each event's page lists the recipients
+that did not get it at once (:mod:`~django_assignment_timeout.admin.recipients`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from django_assignment_timeout.admin.recipients import RecipientDeliveryInline
 from django_assignment_timeout.after_commit import schedule_delivery
 from django_assignment_timeout.delivery import requeue_dead
 from django_assignment_timeout.events import (
@@ -145,6 +147,7 @@ class AssignmentEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ("=object_pk", "=assignee_pk")
     ordering = ("-id",)
     actions = ("requeue_dead",)
+    inlines = (RecipientDeliveryInline,)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AssignmentEvent]:
         """Every event, with the lateness of each expiry computed in the query."""
@@ -207,7 +210,10 @@ class AssignmentEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def requeue_dead(
         self, request: HttpRequest, queryset: QuerySet[AssignmentEvent]
     ) -> None:
-        """Send dead events through the relay again, from a fresh attempt count."""
+        """Send dead events through the relay again, from a fresh attempt count.
+
+        An event with dead recipients is sent to those recipients only.
+        """
         count = requeue_dead_events(queryset)
         skipped = queryset.count() - count
         self.message_user(

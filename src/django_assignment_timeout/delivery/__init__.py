@@ -2,7 +2,9 @@
 
 :mod:`.relay` claims and records (each a short transaction) and runs the
 batches; :mod:`.sending` turns a claimed batch into notifications and sends
-them through every configured notifier, outside any transaction.
+them through every configured notifier, outside any transaction;
+:mod:`~django_assignment_timeout.delivery.recipients` holds the
+per-recipient rules (whom a retry sends to).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from django_assignment_timeout.delivery.relay import (
     next_attempt,
     record,
     requeue_dead,
+    requeue_recipients,
 )
 from django_assignment_timeout.delivery.sending import MAX_ERROR_LENGTH, send_batch
 
@@ -31,5 +34,6 @@ __all__ = [
     "next_attempt",
     "record",
     "requeue_dead",
+    "requeue_recipients",
     "send_batch",
 ]

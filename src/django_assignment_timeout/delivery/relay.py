@@ -19,8 +19,12 @@ A relay that dies between 2 and 3 leaves its events claimed until the lease
 ends; the next run sends them again. Delivery is therefore at-least-once, with
 at most one duplicate per crash, and pushes carry a collapse key per
 (assignment, attempt) so that duplicate replaces the first copy on the device.
-A retry re-sends the event to all of its recipients and backends (the outbox
-keeps no per-recipient state), which the collapse key also absorbs.
+A retry sends only to the recipients that did not get it: the record step
+writes a row per (event, recipient, backend) that failed (none for a clean
+delivery), and the next try sends to those rows alone
+(:mod:`~django_assignment_timeout.delivery.recipients`).
+A recipient given up on is a dead letter of its own, and its event is dead
+until no recipient is; :func:`requeue_dead` owes them again.
 ``next_attempt_at`` is NULL exactly when an event is delivered or dead: the
 relay's partial index covers only the backlog.
 """
@@ -43,6 +47,8 @@ from django_assignment_timeout.clock import (
     seconds_until_earliest,
 )
 from django_assignment_timeout.conf import app_settings
+from django_assignment_timeout.delivery import recipients
+from django_assignment_timeout.delivery.recipients import load_ledgers
 from django_assignment_timeout.delivery.sending import Outcome, send_batch
 from django_assignment_timeout.events import (
     AssignmentEvent,
@@ -50,6 +56,11 @@ from django_assignment_timeout.events import (
     DeliveryState,
 )
 from django_assignment_timeout.notifiers import get_notifiers
+from django_assignment_timeout.recipient_delivery import (
+    RecipientDelivery,
+    RecipientState,
+    stored_key,
+)
 from django_assignment_timeout.validation import require_positive_ints
 
 if TYPE_CHECKING:
@@ -65,6 +76,7 @@ __all__ = [
     "next_attempt",
     "record",
     "requeue_dead",
+    "requeue_recipients",
 ]
 
 logger = logging.getLogger("django_assignment_timeout.delivery")
@@ -123,7 +135,8 @@ def deliver_pending(
         events = claim_batch(batch_size)
         if not events:
             break
-        outcomes = send_batch(events, notifiers)
+        using = router.db_for_write(AssignmentEvent)
+        outcomes = send_batch(events, notifiers, load_ledgers(events, using))
         record(outcomes, result)
         if len(events) < batch_size:
             break
@@ -194,11 +207,15 @@ def record(outcomes: Iterable[Outcome], result: DeliveryResult | None = None) ->
     """
     result = result if result is not None else DeliveryResult()
     groups: dict[tuple[str, int, str, float], list[int]] = defaultdict(list)
+    with_rows: dict[int, Outcome] = {}
     for o in outcomes:
         key = (o.state, o.event.delivery_attempts, o.error, o.retry_after)
         groups[key].append(o.event.pk)
+        if o.answers:
+            with_rows[o.event.pk] = o
     using = router.db_for_write(AssignmentEvent)
     with transaction.atomic(using=using):
+        fenced_out: set[int] = set()
         for (state, attempts, error, retry_after), pks in groups.items():
             values: dict[str, Any] = {"last_error": error}
             if state == "retry":
@@ -230,6 +247,7 @@ def record(outcomes: Iterable[Outcome], result: DeliveryResult | None = None) ->
                 if changed < len(chunk):
                     # Our lease ran out and another relay claimed them: its
                     # record wins; these were sent twice (at-least-once).
+                    fenced_out.update(_not_ours(chunk, attempts, with_rows, using))
                     logger.warning(
                         "%d of %d events were re-claimed before their outcome "
                         "was recorded",
@@ -242,13 +260,96 @@ def record(outcomes: Iterable[Outcome], result: DeliveryResult | None = None) ->
                     result.retried += changed
                 else:
                     result.dead += changed
+        # Each event's recipient rows in the transaction of its own record,
+        # and only where that record won its fence.
+        recipients.write(
+            (
+                (pk, o.answers, o.ledger)
+                for pk, o in with_rows.items()
+                if pk not in fenced_out
+            ),
+            using,
+        )
 
 
-def requeue_dead(pks: Iterable[int] | None = None) -> int:
-    """Make dead events (all, or those with ``pks``) due again with fresh tries."""
-    events = AssignmentEvent.objects.filter(delivery_state=DeliveryState.DEAD)
+def _not_ours(
+    chunk: list[int], attempts: int, with_rows: dict[int, Outcome], using: str
+) -> set[int]:
+    """The events of ``chunk`` with rows to write that another claim took from us."""
+    candidates = [pk for pk in chunk if pk in with_rows]
+    if not candidates:
+        return set()
+    # Recording leaves the attempt count alone: those still at ours are ours.
+    ours = AssignmentEvent.objects.using(using).filter(
+        pk__in=candidates, delivery_attempts=attempts
+    )
+    return set(candidates) - set(ours.values_list("pk", flat=True))
+
+
+def requeue_dead(
+    pks: Iterable[int] | None = None,
+    *,
+    recipient: str | None = None,
+    backend: str | None = None,
+) -> int:
+    """Make dead events (all, or those with ``pks``) due again with fresh tries.
+
+    Their dead recipients are owed again, and the next try sends only to them
+    (an event with no recipient rows, dead before any was sent, goes to
+    everyone). ``recipient`` (a :func:`~.notifiers.base.recipient_key`) and
+    ``backend`` (an alias) narrow it to the dead recipients that match, and
+    to the events that have one. Returns how many events were re-queued.
+    """
+    using = router.db_for_write(AssignmentEvent)
+    events = AssignmentEvent.objects.using(using).filter(
+        delivery_state=DeliveryState.DEAD
+    )
     if pks is not None:
         events = events.filter(pk__in=list(pks))
+    rows = RecipientDelivery.objects.using(using).dead().filter(event__in=events)
+    narrowed = recipient is not None or backend is not None
+    if recipient is not None:
+        rows = rows.filter(recipient_key=stored_key(recipient))
+    if backend is not None:
+        rows = rows.filter(backend=backend)
+    with transaction.atomic(using=using):
+        rows.update(state=RecipientState.RETRY, updated_at=DatabaseNow())
+        return _requeue(events, only_owed=narrowed)
+
+
+def requeue_recipients(row_pks: Iterable[int]) -> int:
+    """Re-queue these dead recipient rows; their events are due again.
+
+    Only rows whose event is dead: while an event is still being tried, the
+    relay decides its recipients (re-queue them once it has given up).
+    Returns how many recipient rows were re-queued.
+    """
+    using = router.db_for_write(AssignmentEvent)
+    rows = (
+        RecipientDelivery.objects.using(using)
+        .dead()
+        .filter(pk__in=list(row_pks), event__delivery_state=DeliveryState.DEAD)
+    )
+    dead = AssignmentEvent.objects.using(using).filter(
+        delivery_state=DeliveryState.DEAD
+    )
+    with transaction.atomic(using=using):
+        count = rows.update(state=RecipientState.RETRY, updated_at=DatabaseNow())
+        _requeue(dead, only_owed=True)
+    return count
+
+
+def _requeue(events: AssignmentEventQuerySet, *, only_owed: bool) -> int:
+    """Make dead ``events`` due with fresh tries (``only_owed``: those owing a recipient).
+
+    A dead event owes no recipient (its last try turned every owed row
+    dead), so "owes one" means "was just re-queued for one"; queried, not
+    listed, so a large re-queue is one statement whatever the database's
+    parameter limit.
+    """
+    if only_owed:
+        owing = RecipientDelivery.objects.using(events.db).owed().values("event_id")
+        events = events.filter(pk__in=owing)
     return events.update(
         delivery_state=DeliveryState.PENDING,
         delivery_attempts=0,

@@ -1,7 +1,8 @@
 """``manage.py deliver_assignment_events``: run the notification relay.
 
 Once (cron, a systemd timer), in a loop (``--loop``), or to inspect and
-re-queue events the relay gave up on (``--list-dead``, ``--requeue-dead``).
+re-queue events the relay gave up on, and their recipients (``--list-dead``,
+``--requeue-dead`` with ``--recipient`` / ``--backend``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import router
+from django.db.models import Prefetch
 
 from django_assignment_timeout.conf import wake_probe_interval
 from django_assignment_timeout.delivery import (
@@ -20,6 +22,10 @@ from django_assignment_timeout.delivery import (
 from django_assignment_timeout.events import AssignmentEvent
 from django_assignment_timeout.exceptions import AssignmentError, ConfigurationError
 from django_assignment_timeout.management.loop import Pacing, Tick, run_until_stopped
+from django_assignment_timeout.recipient_delivery import RecipientDelivery
+
+#: Dead events read per query by --list-dead (their recipients come with them).
+LIST_CHUNK = 500
 
 
 class Command(BaseCommand):
@@ -55,7 +61,19 @@ class Command(BaseCommand):
             nargs="*",
             type=int,
             metavar="EVENT_ID",
-            help="Make dead events (all, or these ids) due again with fresh tries.",
+            help="Make dead events (all, or these ids) due again with fresh tries; "
+            "the next try sends only to their dead recipients.",
+        )
+        parser.add_argument(
+            "--recipient",
+            metavar="KEY",
+            help="With --requeue-dead: only this dead recipient (its key, as "
+            "--list-dead shows it).",
+        )
+        parser.add_argument(
+            "--backend",
+            metavar="ALIAS",
+            help="With --requeue-dead: only dead recipients of this notifier.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -67,10 +85,15 @@ class Command(BaseCommand):
                 )
         if not options["interval"] > 0:
             raise CommandError("--interval must be a positive number of seconds.")
+        narrowed = options["recipient"] is not None or options["backend"] is not None
+        if narrowed and options["requeue_dead"] is None:
+            raise CommandError("--recipient and --backend go with --requeue-dead.")
         if options["list_dead"]:
             self._list_dead()
         elif options["requeue_dead"] is not None:
-            self._requeue(options["requeue_dead"])
+            self._requeue(
+                options["requeue_dead"], options["recipient"], options["backend"]
+            )
         elif options["loop"]:
             self._loop(
                 options["batch_size"], options["max_batches"], options["interval"]
@@ -79,20 +102,42 @@ class Command(BaseCommand):
             self._deliver(options["batch_size"], options["max_batches"])
 
     def _list_dead(self) -> None:
-        count = 0
-        for event in (
-            AssignmentEvent.objects.dead().select_related("content_type").order_by("pk")
-        ):
+        events = (
+            AssignmentEvent.objects.dead()
+            .select_related("content_type")
+            .prefetch_related(
+                Prefetch(
+                    "recipient_deliveries",
+                    # The prefetch's filter is what .all() returns below.
+                    queryset=RecipientDelivery.objects.dead().order_by("pk"),
+                )
+            )
+            .order_by("pk")
+        )
+        count = recipients = 0
+        for event in events.iterator(chunk_size=LIST_CHUNK):
             count += 1
             self.stdout.write(
                 f"{event.pk}\t{event.content_type.app_label}.{event.content_type.model}"
                 f":{event.object_pk}\t#{event.attempt}\t{event.kind}"
                 f"\ttries={event.delivery_attempts}\t{event.last_error}"
             )
-        self.stdout.write(f"{count} dead event(s)")
+            # Under its event, each recipient given up on: what --recipient takes.
+            for row in event.recipient_deliveries.all():
+                recipients += 1
+                self.stdout.write(
+                    f"  {event.pk}\t{row.backend}\t{row.recipient_key}"
+                    f"\ttries={row.failures}\t{row.last_error}"
+                )
+        summary = f"{count} dead event(s)"
+        if recipients:
+            summary += f", {recipients} dead recipient(s)"
+        self.stdout.write(summary)
 
-    def _requeue(self, pks: list[int]) -> None:
-        count = requeue_dead(pks or None)
+    def _requeue(
+        self, pks: list[int], recipient: str | None, backend: str | None
+    ) -> None:
+        count = requeue_dead(pks or None, recipient=recipient, backend=backend)
         self.stdout.write(f"re-queued {count} dead event(s)")
 
     def _deliver(
