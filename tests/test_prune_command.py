@@ -268,3 +268,41 @@ def test_the_writer_measures_a_wait_behind_one_long_transaction(crowded):
         held = time.monotonic() - held
     writer.finish()
     assert writer.longest >= held * 0.5 > 0
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_row_another_transaction_holds_is_skipped_and_the_run_goes_on(driver):
+    """A locked row makes its batch short; the run must not take that for the
+    end of the old rows (it once did, and stopped with most of them left).
+
+    PostgreSQL only: on a table this small InnoDB plans the batch's DELETE
+    as a full scan and waits for the held row (a long-held row makes a
+    MariaDB prune wait; the concurrent-writer test bounds the short holds)."""
+    old = events(Driver, range(50))
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold_one():
+        try:
+            with transaction.atomic():
+                list(AssignmentEvent.objects.select_for_update().filter(pk=old[3]))
+                held.set()
+                release.wait(WAIT)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_one)
+    holder.start()
+    try:
+        assert held.wait(WAIT)
+        output = prune("--older-than", "90d", "--batch-size", "10", verbosity=2)
+    finally:
+        release.set()
+        holder.join(WAIT)
+    assert len(re.findall(r"\((\d+) ms\)", output)) == 5, output
+    assert list(
+        AssignmentEvent.objects.filter(pk__in=old).values_list("pk", flat=True)
+    ) == [old[3]]
+    prune("--older-than", "90d")
+    assert not AssignmentEvent.objects.filter(pk__in=old).exists()
