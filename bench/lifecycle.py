@@ -364,7 +364,9 @@ def measure(alias: str, rows: int, repeat: int) -> dict[str, tuple[float, float]
         for workload in WORKLOADS:
             sides = (library(alias, workload), raw(alias, workload))
             for side, run in enumerate(sides):
-                best[workload][side] = min(best[workload][side], timed(alias, rows, run))
+                best[workload][side] = min(
+                    best[workload][side], timed(alias, rows, run)
+                )
     return {w: (rows / lib, rows / raw_s) for w, (lib, raw_s) in best.items()}
 
 
@@ -374,7 +376,10 @@ def with_command_scheduler(alias: str, rows: int, repeat: int) -> float:
 
     from django_assignment_timeout.conf import DEFAULT_SCHEDULER
 
-    settings.ASSIGNMENT_TIMEOUT_SCHEDULER = {"BACKEND": DEFAULT_SCHEDULER, "OPTIONS": {}}
+    settings.ASSIGNMENT_TIMEOUT_SCHEDULER = {
+        "BACKEND": DEFAULT_SCHEDULER,
+        "OPTIONS": {},
+    }
     try:
         run = library(alias, "accept")
         return rows / min(timed(alias, rows, run) for _ in range(repeat))
@@ -392,7 +397,10 @@ def main() -> None:
         help="postgresql (always), mysql, sqlite",
     )
     args = parser.parse_args()
-    wanted = ["postgresql", *(v for v in args.databases.split(",") if v != "postgresql")]
+    wanted = [
+        "postgresql",
+        *(v for v in args.databases.split(",") if v != "postgresql"),
+    ]
 
     name = f"bench_lifecycle_{os.getpid()}"
     sqlite_path = os.path.join(tempfile.gettempdir(), f"{name}.sqlite3")

@@ -124,14 +124,14 @@ def test_a_uuid_key_and_a_user_assignee(django_user_model):
     assert (ticket.state, ticket.queue, ticket.assignee_id) == (0, "", None)
 
 
-def test_a_refusal_reads_only_after_its_statement_changed_nothing(
-    driver, other_driver
-):
+def test_a_refusal_reads_only_after_its_statement_changed_nothing(driver, other_driver):
     row = StockRequest.objects.create()
     lifecycle.offer(StockRequest, row.pk, driver)
-    with CaptureQueriesContext(connection) as captured:
-        with pytest.raises(NotOfferedToYou):
-            lifecycle.accept(StockRequest, row.pk, other_driver)
+    with (
+        CaptureQueriesContext(connection) as captured,
+        pytest.raises(NotOfferedToYou),
+    ):
+        lifecycle.accept(StockRequest, row.pk, other_driver)
     # The refused write first; then the diagnosing read.
     first = captured[0]["sql"].split()[0].upper()
     assert first == shape("accept")[0]

@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from django.db import models
-    from django.db.models import Field
 
 __all__ = ["Statements", "offer_values_sql", "statements_for"]
 
@@ -92,22 +91,27 @@ class Statements:
             connection.vendor == "sqlite" and features.can_return_columns_from_insert
         )
         self.insert_returns = features.can_return_columns_from_insert
-        self.pk_field = meta.pk
-        self.status_field = meta.get_field(opts.status_field)
-        self.assignee_field = meta.get_field(opts.assignee_field)
-        self.clear_fields = [meta.get_field(name) for name in opts.clear_fields]
+        field = _fields(model)
+        self.pk_field: Any = meta.pk
+        self.status_field = field(opts.status_field)
+        self.assignee_field = field(opts.assignee_field)
+        self.clear_fields = [field(name) for name in opts.clear_fields]
         status = self.status_field.get_db_prep_save
-        self.pending = status(opts.pending, connection)  # type: ignore[union-attr]
-        self.offered = status(opts.offered, connection)  # type: ignore[union-attr]
-        self.accepted = status(opts.accepted, connection)  # type: ignore[union-attr]
+        self.pending = status(opts.pending, connection)
+        self.offered = status(opts.offered, connection)
+        self.accepted = status(opts.accepted, connection)
+
+        def column(f: Any) -> str:
+            return str(qn(f.column))
 
         events = AssignmentEvent._meta
+        event_field = _fields(AssignmentEvent)
         self.events_table = qn(events.db_table)
+        self.event_pk = column(events.pk)
         self.event_columns = ", ".join(
-            qn(events.get_field(name).column)  # type: ignore[union-attr]
-            for name in EVENT_COLUMNS
+            column(event_field(name)) for name in EVENT_COLUMNS
         )
-        self.event_returned = ", ".join(qn(f.column) for f in events.concrete_fields)
+        self.event_returned = ", ".join(column(f) for f in events.concrete_fields)
         self.event_converters = [
             _converters(connection, f, events.db_table) for f in events.concrete_fields
         ]
@@ -121,15 +125,9 @@ class Statements:
         )
 
         table = qn(meta.db_table)
-        self.table = table
-        column = {
-            name: qn(meta.get_field(name).column)  # type: ignore[union-attr]
-            for name in (STARTED_AT, EXPIRES_AT, ATTEMPT)
-        }
-        pk = qn(meta.pk.column)
-        st, ex, at = column[STARTED_AT], column[EXPIRES_AT], column[ATTEMPT]
-        s = qn(self.status_field.column)  # type: ignore[union-attr]
-        a = qn(self.assignee_field.column)  # type: ignore[union-attr]
+        pk = column(meta.pk)
+        st, ex, at = (column(field(n)) for n in (STARTED_AT, EXPIRES_AT, ATTEMPT))
+        s, a = column(self.status_field), column(self.assignee_field)
         # MySQL: reach the row by primary key, never through the assignee
         # index first, so every transition and the sweep lock in one order
         # (the reverse order deadlocked accepts against sweeps on MariaDB).
@@ -141,16 +139,15 @@ class Statements:
                 f"{a} = NULL",
                 f"{st} = NULL",
                 f"{ex} = NULL",
-                *(f"{qn(f.column)} = %s" for f in self.clear_fields),  # type: ignore[union-attr]
+                *(f"{column(f)} = %s" for f in self.clear_fields),
             ]
         )
         self.changes = {"accepted": f"{s} = %s, {ex} = NULL", "rejected": reset}
 
-        related = self.assignee_field.related_model  # type: ignore[union-attr]
-        target = self.assignee_field.target_field  # type: ignore[union-attr]
+        related = self.assignee_field.related_model
         exists = (
-            f"EXISTS (SELECT 1 FROM {qn(related._meta.db_table)} "  # type: ignore[union-attr]
-            f"WHERE {qn(target.column)} = %s)"
+            f"EXISTS (SELECT 1 FROM {qn(related._meta.db_table)} "
+            f"WHERE {column(self.assignee_field.target_field)} = %s)"
         )
         # The offer: the caller's own values go between head and tail.
         self.offer_head = f"UPDATE {table} SET "
@@ -214,8 +211,7 @@ class Statements:
         self.event_from_offer = self._insert(
             f"SELECT %s, %s, {at}, %s, %s, {ex}, %s, {now} FROM {table} WHERE {pk} = %s"
         )
-        self.datetime = _converters(connection, meta.get_field(EXPIRES_AT), table)
-        self.assignee = _converters(connection, self.assignee_field, table)
+        self.assignee = _converters(connection, self.assignee_field, meta.db_table)
 
     # -- parameters --------------------------------------------------------
 
@@ -239,7 +235,7 @@ class Statements:
         return [
             self.pending,
             *(
-                f.get_db_prep_save(f.get_default(), connection)  # type: ignore[union-attr]
+                f.get_db_prep_save(f.get_default(), connection)
                 for f in self.clear_fields
             ),
         ]
@@ -261,7 +257,8 @@ class Statements:
             row = cursor.fetchone()
         elif cursor.rowcount == 1:  # MySQL, SQLite before 3.35: read it back
             cursor.execute(
-                f"SELECT {self.event_returned} FROM {self.events_table} WHERE id = %s",
+                f"SELECT {self.event_returned} FROM {self.events_table} "
+                f"WHERE {self.event_pk} = %s",
                 [cursor.lastrowid],
             )
             row = cursor.fetchone()
@@ -285,6 +282,11 @@ class Statements:
         for function in functions:
             value = function(value, col, connection)
         return value
+
+
+def _fields(model: type[models.Model]) -> Callable[[str], Any]:
+    # Every name passed is a concrete field the checks vouched for.
+    return model._meta.get_field
 
 
 def _converters(connection: Any, field: Any, table: str) -> Converter:
@@ -320,7 +322,7 @@ def offer_values_sql(
     compiler = query.get_compiler(using=using)
     parts, params = [], []
     for name, value in values.items():
-        field: Field[Any, Any] = model._meta.get_field(name)  # type: ignore[assignment]
+        field: Any = model._meta.get_field(name)
         if hasattr(value, "resolve_expression"):
             value = value.resolve_expression(query, allow_joins=False, for_save=True)
             sql, value_params = compiler.compile(value)

@@ -99,7 +99,7 @@ def offer(
         statements.pending,
         assignee,
     ]
-    event_params = [_content_type(model, using), str(pk), "offered", str(assignee_pk)]
+    content_type = _content_type(model, using)
     with _transaction(using), connection.cursor() as cursor:
         cursor.execute(
             statements.offer_head + extra_sql + statements.offer_tail, update_params
@@ -108,18 +108,15 @@ def offer(
         if statements.update_returns:
             row = cursor.fetchone()
             if row is not None:
+                # Passed on as the database returned them; the event returns
+                # its own values converted.
                 attempt, deadline = row
-                deadline = statements.convert(statements.datetime, deadline, connection)
-                kind_at = 2  # the event's attempt goes before its kind
                 event = statements.event(
                     cursor,
                     statements.event_values_now,
                     [
-                        *event_params[:kind_at],
-                        attempt,
-                        *event_params[kind_at:],
-                        connection.ops.adapt_datetimefield_value(deadline),
-                        "",
+                        *(content_type, str(pk), attempt, "offered"),
+                        *(str(assignee_pk), deadline, ""),
                     ],
                     using,
                 )
@@ -128,7 +125,7 @@ def offer(
             event = statements.event(
                 cursor,
                 statements.event_from_offer,
-                [*event_params, "", pk_value],
+                [content_type, str(pk), "offered", str(assignee_pk), "", pk_value],
                 using,
             )
         if event is not None:
@@ -250,8 +247,9 @@ def expire(
                     row = None
         if row is not None:
             current_attempt, assignee_pk, deadline = row
-            assignee_pk = statements.convert(statements.assignee, assignee_pk, connection)
-            deadline = statements.convert(statements.datetime, deadline, connection)
+            assignee_pk = statements.convert(
+                statements.assignee, assignee_pk, connection
+            )
             event = statements.event(
                 cursor,
                 statements.event_values_now,
@@ -261,12 +259,14 @@ def expire(
                     current_attempt,
                     "expired",
                     None if assignee_pk is None else str(assignee_pk),
-                    connection.ops.adapt_datetimefield_value(deadline),
+                    deadline,
                     "",
                 ],
                 using,
             )
-            expired = [signals.ExpiredOffer(pk, current_attempt, assignee_pk, deadline)]
+            expired = [
+                signals.ExpiredOffer(pk, current_attempt, assignee_pk, event.deadline)  # type: ignore[union-attr]
+            ]
             transaction.on_commit(
                 partial(after_expiry, model, expired), using=using, robust=True
             )
@@ -313,7 +313,6 @@ def _answer(
             event = None
             if row is not None:
                 current_attempt, now = row
-                now = statements.convert(statements.datetime, now, connection)
                 event = statements.event(
                     cursor,
                     statements.event_values,
@@ -325,7 +324,7 @@ def _answer(
                         str(assignee_pk),
                         None,
                         reason,
-                        connection.ops.adapt_datetimefield_value(now),
+                        now,
                     ],
                     using,
                 )
