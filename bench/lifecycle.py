@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -407,6 +408,8 @@ def main() -> None:
         *(v for v in args.databases.split(",") if v != "postgresql"),
     ]
 
+    # A SIGTERM (``timeout``) still drops the databases: the finally runs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     name = f"bench_lifecycle_{os.getpid()}"
     sqlite_path = os.path.join(tempfile.gettempdir(), f"{name}.sqlite3")
     vendors = create_server_databases(name, wanted)
