@@ -192,7 +192,7 @@ def test_the_graph_sees_the_imports_it_must():
     # The reader itself: a module-level import, a function-local one, and
     # the package __init__ a submodule import runs.
     graph = _graph()
-    assert (f"{NAME}.clock", False) in graph[f"{NAME}.lifecycle.transitions"]
+    assert (f"{NAME}.clock", False) in graph[f"{NAME}.lifecycle.statements"]
     assert (f"{NAME}.schedulers.celery.tasks", True) in graph[
         f"{NAME}.schedulers.celery.backend"
     ]

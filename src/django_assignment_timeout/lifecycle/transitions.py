@@ -13,8 +13,8 @@ import contextlib
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import connections, router, transaction
-from django.db.models import Exists, F, Q
 
 from django_assignment_timeout import signals
 from django_assignment_timeout.after_commit import (
@@ -22,8 +22,6 @@ from django_assignment_timeout.after_commit import (
     after_expiry,
     after_offer,
 )
-from django_assignment_timeout.clock import DatabaseNow, database_now, deadline_in
-from django_assignment_timeout.events import AssignmentEvent
 from django_assignment_timeout.exceptions import TransitionError
 from django_assignment_timeout.lifecycle.arguments import offer_seconds, offer_values
 from django_assignment_timeout.lifecycle.refusals import (
@@ -31,10 +29,12 @@ from django_assignment_timeout.lifecycle.refusals import (
     why_not_expired,
     why_not_pending,
 )
+from django_assignment_timeout.lifecycle.statements import (
+    offer_values_sql,
+    statements_for,
+)
 from django_assignment_timeout.options import (
     ATTEMPT,
-    EXPIRES_AT,
-    STARTED_AT,
     AssignmentOptions,
     integer_range,
     options_for,
@@ -47,6 +47,8 @@ from django_assignment_timeout.validation import (
 
 if TYPE_CHECKING:
     from django.db import models
+
+    from django_assignment_timeout.events import AssignmentEvent
 
 __all__ = ["accept", "expire", "offer", "reject"]
 
@@ -76,31 +78,67 @@ def offer(
     assignee_pk = opts.assignee_pk(assignee, using)
     values = offer_values(opts, values, using)
     seconds = offer_seconds(model, opts, pk, assignee, assignee_pk, timeout, using)
-    rows = model._base_manager.using(using).filter(pk=pk)
+    statements = statements_for(model, using)
+    connection = connections[using]
+    extra_sql, extra_params = offer_values_sql(model, values, using)
     # The assignee must exist when the UPDATE runs: PostgreSQL and SQLite
     # check the foreign key only at the commit, after offer() has returned
     # (or far later, inside an outer atomic()). In the WHERE clause it costs
     # no extra query; a refusal then says which condition failed.
-    assignee_exists = Exists(opts.assignee_rows(assignee_pk, using))
-    with transaction.atomic(using=using):
-        pending = rows.filter(assignee_exists, **{opts.status_field: opts.pending})
-        changed = pending.update(
-            **values,
-            **{
-                opts.status_field: opts.offered,
-                opts.assignee_attname: assignee_pk,
-                STARTED_AT: DatabaseNow(),
-                EXPIRES_AT: deadline_in(seconds),
-                ATTEMPT: F(ATTEMPT) + 1,
-            },
+    pk_value = statements.lookup(statements.pk_field, pk, connection)
+    # Prepared as a lookup, not as a save: it is written only when the
+    # EXISTS found that row, so a key no row can have (0 for MySQL's
+    # AUTO_INCREMENT) is a refusal, not a ValueError.
+    assignee = statements.lookup(statements.assignee_field, assignee_pk, connection)
+    update_params = [
+        *extra_params,
+        statements.offered,
+        assignee,
+        *statements.deadline_params(seconds, connection),
+        pk_value,
+        statements.pending,
+        assignee,
+    ]
+    content_type = _content_type(model, using)
+    with _transaction(using), connection.cursor() as cursor:
+        cursor.execute(
+            statements.offer_head + extra_sql + statements.offer_tail, update_params
         )
-        if changed:
-            attempt, deadline = rows.values_list(ATTEMPT, EXPIRES_AT).get()
-            event = AssignmentEvent.objects.using(using).record(
-                model, pk, attempt, "offered", assignee_pk, deadline
+        event = None
+        if statements.update_returns:
+            row = cursor.fetchone()
+            if row is not None:
+                # Passed on as the database returned them; the event returns
+                # its own values converted.
+                attempt, deadline = row
+                event = statements.event(
+                    cursor,
+                    statements.event_values_now,
+                    [
+                        *(content_type, str(pk), attempt, "offered"),
+                        *(str(assignee_pk), deadline, ""),
+                    ],
+                    using,
+                )
+        elif cursor.rowcount:
+            # The INSERT reads the attempt and deadline from the row just changed.
+            event = statements.event(
+                cursor,
+                statements.event_from_offer,
+                [content_type, str(pk), "offered", str(assignee_pk), "", pk_value],
+                using,
             )
+        if event is not None:
             transaction.on_commit(
-                partial(after_offer, model, pk, attempt, assignee_pk, deadline, event),
+                partial(
+                    after_offer,
+                    model,
+                    pk,
+                    event.attempt,
+                    assignee_pk,
+                    event.deadline,
+                    event,
+                ),
                 using=using,
                 robust=True,
             )
@@ -132,7 +170,6 @@ def accept(
         _attempt(model, attempt, using),
         using,
         kind="accepted",
-        changes={opts.status_field: opts.accepted, EXPIRES_AT: None},
     )
 
 
@@ -159,7 +196,6 @@ def reject(
         attempt,
         using,
         kind="rejected",
-        changes={opts.status_field: opts.pending, **opts.cleared_values()},
         reason=reason,
     )
 
@@ -184,35 +220,57 @@ def expire(
     pk = opts.key(pk, using)
     attempt = _attempt(model, attempt, using)
     require_bool(force, "force")
-    rows = model._base_manager.using(using).filter(pk=pk)
-    offered = Q(**{opts.status_field: opts.offered})
-    if attempt is not None:
-        offered &= Q(**{ATTEMPT: attempt})
-    with transaction.atomic(using=using):
-        # Lock first so the event records the assignee the UPDATE removes.
-        locked = (
-            rows.filter(offered)
-            .select_for_update()
-            .values_list(ATTEMPT, opts.assignee_attname, EXPIRES_AT)
-            .first()
-        )
-        if locked is not None:
-            current_attempt, assignee_pk, deadline = locked
-            due = Q() if force else Q(**{f"{EXPIRES_AT}__lte": DatabaseNow()})
-            changed = rows.filter(offered, due, **{ATTEMPT: current_attempt}).update(
-                **{opts.status_field: opts.pending, **opts.cleared_values()}
+    statements = statements_for(model, using)
+    connection = connections[using]
+    pinned = attempt is not None
+    pk_value = statements.lookup(statements.pk_field, pk, connection)
+    offer = [pk_value, statements.offered, *([attempt] if pinned else [])]
+    reset = statements.reset_params(connection)
+    with _transaction(using), connection.cursor() as cursor:
+        if statements.vendor == "postgresql":
+            # One UPDATE that returns the assignee and deadline it clears.
+            cursor.execute(
+                statements.expire[pinned, force], [*reset, *offer, statements.offered]
             )
-            if changed:
-                event = AssignmentEvent.objects.using(using).record(
-                    model, pk, current_attempt, "expired", assignee_pk, deadline
+            row = cursor.fetchone()
+        else:
+            # Read first, locking the row, so the event records the assignee
+            # the UPDATE removes.
+            cursor.execute(statements.expire_read[pinned], offer)
+            row = cursor.fetchone()
+            if row is not None:
+                cursor.execute(
+                    statements.expire[pinned, force],
+                    [*reset, pk_value, statements.offered, row[0]],
                 )
-                expired = [
-                    signals.ExpiredOffer(pk, current_attempt, assignee_pk, deadline)
-                ]
-                transaction.on_commit(
-                    partial(after_expiry, model, expired), using=using, robust=True
-                )
-                return event
+                if not cursor.rowcount:  # not due yet
+                    row = None
+        if row is not None:
+            current_attempt, assignee_pk, deadline = row
+            assignee_pk = statements.convert(
+                statements.assignee, assignee_pk, connection
+            )
+            event = statements.event(
+                cursor,
+                statements.event_values_now,
+                [
+                    _content_type(model, using),
+                    str(pk),
+                    current_attempt,
+                    "expired",
+                    None if assignee_pk is None else str(assignee_pk),
+                    deadline,
+                    "",
+                ],
+                using,
+            )
+            expired = [
+                signals.ExpiredOffer(pk, current_attempt, assignee_pk, event.deadline)  # type: ignore[union-attr]
+            ]
+            transaction.on_commit(
+                partial(after_expiry, model, expired), using=using, robust=True
+            )
+            return event  # type: ignore[return-value]
     raise why_not_expired(model, opts, pk, attempt, using)
 
 
@@ -228,44 +286,75 @@ def _answer(
     using: str,
     *,
     kind: str,
-    changes: dict[str, Any],
     reason: str = "",
 ) -> AssignmentEvent:
-    rows = model._base_manager.using(using).filter(pk=pk)
-    with transaction.atomic(using=using):
-        if connections[using].vendor == "mysql":
-            # InnoDB may reach the row through the assignee index and lock
-            # that entry before the primary key: the reverse of the sweep,
-            # which locks primary keys and then the index entries its UPDATE
-            # clears. Taking the primary key first keeps one lock order
-            # (observed as deadlocks between accepts and sweeps on MariaDB).
-            list(rows.select_for_update().values_list("pk"))
+    statements = statements_for(model, using)
+    connection = connections[using]
+    pinned = attempt is not None
+    pk_value = statements.lookup(statements.pk_field, pk, connection)
+    live_offer = [
+        pk_value,
+        statements.offered,
+        statements.lookup(statements.assignee_field, assignee_pk, connection),
+        *([attempt] if pinned else []),
+    ]
+    changes = (
+        [statements.accepted]
+        if kind == "accepted"
+        else statements.reset_params(connection)
+    )
+    content_type = _content_type(model, using)
+    with _transaction(using), connection.cursor() as cursor:
         # One reading of the database clock decides the answer and stamps its
         # event, so "accepted before the deadline" can be audited exactly.
-        now = database_now(using)
-        live_offer = Q(
-            **{
-                opts.status_field: opts.offered,
-                opts.assignee_attname: assignee_pk,
-                f"{EXPIRES_AT}__gt": now,
-            }
-        )
-        if attempt is not None:
-            live_offer &= Q(**{ATTEMPT: attempt})
-        if rows.filter(live_offer).update(**changes):
-            # Our UPDATE holds the row lock, so this read sees our own change.
-            # The deadline met is on the attempt's "offered" event.
-            current_attempt = rows.values_list(ATTEMPT, flat=True).get()
-            event = AssignmentEvent.objects.using(using).record(
-                model, pk, current_attempt, kind, assignee_pk, None, reason, now
+        if statements.update_returns:
+            cursor.execute(statements.answer[kind, pinned], [*changes, *live_offer])
+            row = cursor.fetchone()
+            event = None
+            if row is not None:
+                current_attempt, now = row
+                event = statements.event(
+                    cursor,
+                    statements.event_values,
+                    [
+                        content_type,
+                        str(pk),
+                        current_attempt,
+                        kind,
+                        str(assignee_pk),
+                        None,
+                        reason,
+                        now,
+                    ],
+                    using,
+                )
+        else:
+            # No UPDATE ... RETURNING: the INSERT decides, from the live offer
+            # it locks, on its own clock; the UPDATE changes the row it holds.
+            event = statements.event(
+                cursor,
+                statements.answer[kind, pinned],
+                [content_type, str(pk), kind, str(assignee_pk), reason, *live_offer],
+                using,
             )
+            if event is not None:
+                cursor.execute(
+                    statements.answer_update[kind],
+                    [*changes, pk_value, statements.offered, event.attempt],
+                )
+                if cursor.rowcount != 1:  # pragma: no cover - the row is locked
+                    raise RuntimeError(
+                        f"{model._meta.label} {pk} changed under its lock; "
+                        "the answer was rolled back."
+                    )
+        if event is not None:
             transaction.on_commit(
                 partial(
                     after_answer,
                     model,
                     pk,
                     kind,
-                    current_attempt,
+                    event.attempt,
                     assignee_pk,
                     reason,
                     event,
@@ -278,6 +367,19 @@ def _answer(
     if refusal.due_attempt is not None:
         _expire_quietly(model, pk, refusal.due_attempt, using)
     raise refusal.error
+
+
+def _transaction(using: str) -> transaction.Atomic:
+    # No savepoint inside a caller's transaction: the refusals are raised
+    # after the block, and a database error inside it leaves the caller's
+    # transaction to roll back (PostgreSQL aborts it anyway), so a savepoint
+    # would only add two statements to every transition.
+    return transaction.atomic(using=using, savepoint=False)
+
+
+def _content_type(model: type[models.Model], using: str) -> Any:
+    # ContentType's own per-database cache: one dictionary lookup.
+    return ContentType.objects.db_manager(using).get_for_model(model).pk
 
 
 def _attempt(model: type[models.Model], attempt: Any, using: str) -> int | None:
