@@ -169,6 +169,9 @@ class FakeFCM:
         self.delay = 0.0
         #: When set, the token endpoint refuses to issue tokens.
         self.refuse_tokens = False
+        #: Sends being answered now, and the most there have been at once.
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -262,6 +265,7 @@ class FakeFCM:
             self._scripts.clear()
             self._sticky.clear()
             self.token_requests = 0
+            self.max_in_flight = 0
 
     # -- reading ------------------------------------------------------------
 
@@ -397,6 +401,16 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         received = time.time()
+        with fake._lock:
+            fake.in_flight += 1
+            fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+        try:
+            self._answer_send(fake, raw, received)
+        finally:
+            with fake._lock:
+                fake.in_flight -= 1
+
+    def _answer_send(self, fake: FakeFCM, raw: bytes, received: float) -> None:
         try:
             body = json.loads(raw)
             message = body["message"]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.contenttypes.models import ContentType
 
 from django_assignment_timeout import signals
+from django_assignment_timeout.clock import ClockReading
 from django_assignment_timeout.conf import app_settings
 from django_assignment_timeout.notifications import assignee_model, prime_assignee
 from django_assignment_timeout.notifiers.base import (
@@ -56,6 +57,11 @@ def send_batch(
 ) -> list[Outcome]:
     """Build the events' notifications and send them through every backend."""
     notifications, errors = _build(events)
+    if any(n.expires_at is not None for n in notifications):
+        # One reading of the database clock per batch: notifiers measure the
+        # time an offer has left against it, not against this server's clock.
+        clock = ClockReading.read(events[0]._state.db or "default")
+        notifications = [replace(n, clock=clock) for n in notifications]
     results: dict[int, list[RecipientResult]] = defaultdict(list)
     for alias, notifier in notifiers.items():
         if notifications:
