@@ -121,6 +121,9 @@ def _rebuild_async_client(service: Any, limit: int) -> None:
     wrapper = service._async_client
     transport = httpx.AsyncHTTPTransport(
         http2=True,
+        # FCM negotiates HTTP/2 in TLS (ALPN). A plaintext fcm_url is a local
+        # fake (tests, benchmarks): there HTTP/2 needs prior knowledge.
+        http1=not service._fcm_url.startswith("http://"),
         retries=0,
         limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
     )

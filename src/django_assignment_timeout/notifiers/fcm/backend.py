@@ -29,14 +29,19 @@ Options:
   (Firebase installation ids).
 * ``android_priority``: ``"high"`` (default) or ``"normal"``.
 * ``max_concurrency``: sends in flight at once (default 100).
+* ``transport``: ``"threads"`` (default: ``messaging.send`` on a pool of
+  ``max_concurrency`` threads kept for the process) or ``"async"``
+  (``send_each_async`` over HTTP/2 on one event loop per process); see
+  :mod:`.concurrent` and the measured figures in the benchmarks page.
 * ``ended_offer_ttl``: seconds FCM keeps the message that ends an offer for
   an offline device (default 86400, one day).
 * ``fcm_url``: for tests only, the send URL template (``{0}`` = project id)
   of a fake FCM server such as the one in the library's own tests.
 
-Each (notification, token) is one FCM message, sent with ``send_each_async``
-over HTTP/2 on one event loop per process (:mod:`.concurrent`), in chunks of
-at most 500. Messages carry the notification's data, its collapse key as
+Each (notification, token) is one FCM message, sent at most
+``max_concurrency`` at a time by threads or an event loop kept for the
+process (:mod:`.concurrent`; never a thread per message), in chunks of at
+most 500. Messages carry the notification's data, its collapse key as
 ``android.collapse_key``, the Android notification tag and the
 ``apns-collapse-id`` header; an offer's message lives until its deadline
 (:mod:`.messages`), and one whose deadline has passed is not sent
@@ -76,7 +81,10 @@ from django_assignment_timeout.notifiers.fcm.app import (
     make_app,
     refresh_token,
 )
-from django_assignment_timeout.notifiers.fcm.concurrent import send_concurrently
+from django_assignment_timeout.notifiers.fcm.concurrent import (
+    send_concurrently,
+    send_pooled,
+)
 from django_assignment_timeout.notifiers.fcm.messages import (
     DEFAULT_ENDED_OFFER_TTL,
     build_message,
@@ -95,6 +103,8 @@ __all__ = ["MAX_CHUNK", "FCMNotifier", "default_token_resolver"]
 #: Messages per call (send_each_async refuses more than 500).
 MAX_CHUNK = 500
 _CHECK = "assignment_timeout"
+#: The ways to send a chunk concurrently (the ``transport`` option).
+TRANSPORTS = {"threads": send_pooled, "async": send_concurrently}
 
 
 def default_token_resolver(recipients: list[Any]) -> dict[Any, list[str]]:
@@ -128,6 +138,7 @@ class FCMNotifier(BaseNotifier):
             "fcm_url",
             "max_concurrency",
             "ended_offer_ttl",
+            "transport",
         }
     )
 
@@ -230,6 +241,16 @@ class FCMNotifier(BaseNotifier):
                     f"not {limit!r}.",
                     hint="Sends in flight at once, e.g. 100.",
                     id=f"{_CHECK}.E071",
+                )
+            )
+        transport = self.options.get("transport", "threads")
+        if transport not in TRANSPORTS:
+            errors.append(
+                Error(
+                    f"{where}: transport must be one of {sorted(TRANSPORTS)}, "
+                    f"not {transport!r}.",
+                    hint="'threads' unless you measured 'async' faster.",
+                    id=f"{_CHECK}.E072",
                 )
             )
         return errors
@@ -350,7 +371,8 @@ class FCMNotifier(BaseNotifier):
         for start in range(0, len(messages), MAX_CHUNK):
             chunk = messages[start : start + MAX_CHUNK]
             try:
-                responses = send_concurrently(
+                send = TRANSPORTS[self.options.get("transport", "threads")]
+                responses = send(
                     app,
                     chunk,
                     limit=limit,

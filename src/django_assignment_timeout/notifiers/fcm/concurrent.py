@@ -1,11 +1,18 @@
-"""Sending many FCM messages at once: ``send_each_async`` on one event loop per process.
+"""Sending many FCM messages at once, at most ``limit`` in flight, no thread per message.
 
-``send_each`` starts a thread per message (up to 500 per call); the async
-API sends over one HTTP/2 connection (httpx) from a single thread. Its httpx
-client is bound to the event loop it first ran on and can not cross loops,
-so every send of the process runs on one loop, in a daemon thread started on
-first use and reused across batches (and started anew in a forked child,
-which inherits no threads). At most ``limit`` requests are in flight at once.
+``send_each`` starts a thread per message (up to 500 per call). Two bounded
+ways replace it, chosen by the backend's ``transport`` option:
+
+* ``"threads"`` (:func:`send_pooled`, the default): ``messaging.send`` on a
+  pool of ``limit`` threads kept for the process and reused across batches,
+  over the SDK's pooled keep-alive connections;
+* ``"async"`` (:func:`send_concurrently`): ``send_each_async`` over one
+  HTTP/2 connection (httpx) on one event loop per process, in a daemon
+  thread. An httpx client is bound to the loop it first ran on and can not
+  cross loops, so every send of the process runs on that loop.
+
+Both start anew in a forked child, which inherits no threads. Which is faster
+was measured with ``bench/delivery.py`` (docs/explanation/benchmarks.rst).
 """
 
 from __future__ import annotations
@@ -25,10 +32,60 @@ if TYPE_CHECKING:
 
     import firebase_admin
 
-__all__ = ["event_loop", "send_concurrently"]
+__all__ = ["event_loop", "send_concurrently", "send_pooled", "thread_pool"]
 
 _lock = threading.Lock()
 _loop: tuple[int, asyncio.AbstractEventLoop] | None = None
+_pools: dict[tuple[int, int], concurrent.futures.ThreadPoolExecutor] = {}
+
+
+def thread_pool(limit: int) -> concurrent.futures.ThreadPoolExecutor:
+    """This process's pool of ``limit`` sending threads (started on first use)."""
+    with _lock:
+        key = (os.getpid(), limit)
+        if key not in _pools:
+            _pools[key] = concurrent.futures.ThreadPoolExecutor(
+                max_workers=limit, thread_name_prefix="assignment-timeout-fcm"
+            )
+        return _pools[key]
+
+
+def send_pooled(
+    app: firebase_admin.App,
+    messages: Sequence[messaging.Message],
+    *,
+    limit: int,
+    timeout: float,
+) -> list[messaging.SendResponse]:
+    """One response per message, sent by :func:`thread_pool`, in order.
+
+    As :func:`send_concurrently`, but with ``messaging.send`` on reused threads.
+    """
+
+    def send(message: messaging.Message) -> messaging.SendResponse:
+        try:
+            name = messaging.send(message, app=app)
+        except firebase_exceptions.FirebaseError as err:
+            if isinstance(err.cause, google.auth.exceptions.GoogleAuthError):
+                raise
+            return _failed(err)
+        except (google.auth.exceptions.GoogleAuthError, ValueError):
+            # No token, or a message the SDK refuses to encode: the caller
+            # answers for the whole chunk, as it does for send_each.
+            raise
+        except Exception as err:  # an answer the SDK can not read
+            return _failed(
+                firebase_exceptions.UnknownError(
+                    f"Unknown error while making remote service calls: {err}",
+                    cause=err,
+                )
+            )
+        return messaging.SendResponse({"name": name}, None)
+
+    try:
+        return list(thread_pool(limit).map(send, messages, timeout=timeout))
+    except concurrent.futures.TimeoutError as err:
+        raise TimeoutError(f"FCM batch not done in {timeout:.0f}s") from err
 
 
 def event_loop() -> asyncio.AbstractEventLoop:
