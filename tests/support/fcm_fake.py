@@ -38,7 +38,10 @@ from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.support.h2_server import H2_PREFACE, serve_h2
+try:
+    from tests.support.h2_server import H2_PREFACE, serve_h2
+except ModuleNotFoundError:  # run as a file (python .../fcm_fake.py): its folder is on sys.path
+    from h2_server import H2_PREFACE, serve_h2  # type: ignore[no-redef]
 
 PROJECT = "fake-project"
 ACCESS_TOKEN = "fake-access-token"
