@@ -72,7 +72,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--sequential-sample", type=int, default=500)
     parser.add_argument("--sdk-sample", type=int, default=2_000)
-    parser.add_argument("--latencies", default="20,0", help="milliseconds, comma separated")
+    parser.add_argument(
+        "--latencies", default="20,0", help="milliseconds, comma separated"
+    )
     args = parser.parse_args()
     latencies = [float(x) for x in args.latencies.split(",") if x.strip()]
 

@@ -225,9 +225,7 @@ def test_sends_are_bounded_and_reuse_the_same_threads(fake, transport, workers):
 
 def _client_threads() -> list[threading.Thread]:
     # Not the fake server's own threads (one per connection it serves).
-    return [
-        t for t in threading.enumerate() if "process_request" not in (t.name or "")
-    ]
+    return [t for t in threading.enumerate() if "process_request" not in (t.name or "")]
 
 
 def test_the_lifespan_options_are_checked():
@@ -245,7 +243,7 @@ def test_the_lifespan_options_are_checked():
 
 def test_a_naive_or_odd_expires_at_is_refused():
     with pytest.raises(base.InvalidNotification, match="aware datetime"):
-        Notification(("t",), "T", "B", expires_at=datetime(2030, 1, 1))  # noqa: DTZ001
+        Notification(("t",), "T", "B", expires_at=datetime(2030, 1, 1))
     with pytest.raises(base.InvalidNotification, match="aware datetime"):
         Notification(("t",), "T", "B", expires_at="2030-01-01")  # type: ignore[arg-type]
 

@@ -40,7 +40,9 @@ from typing import Any
 
 try:
     from tests.support.h2_server import H2_PREFACE, serve_h2
-except ModuleNotFoundError:  # run as a file (python .../fcm_fake.py): its folder is on sys.path
+except (
+    ModuleNotFoundError
+):  # run as a file (python .../fcm_fake.py): its folder is on sys.path
     from h2_server import H2_PREFACE, serve_h2  # type: ignore[no-redef]
 
 PROJECT = "fake-project"
@@ -436,8 +438,10 @@ class _Handler(BaseHTTPRequestHandler):
             status, body, extra = answer_send(
                 self.server_fake, path, headers.get("authorization"), raw
             )
-        return status, {"content-type": "application/json; charset=UTF-8", **extra}, (
-            json.dumps(body).encode()
+        return (
+            status,
+            {"content-type": "application/json; charset=UTF-8", **extra},
+            (json.dumps(body).encode()),
         )
 
 
@@ -466,7 +470,11 @@ def _judge_send(
         body = json.loads(raw)
         message = body["message"]
     except (ValueError, KeyError, TypeError):
-        return 400, _error(400, "INVALID_ARGUMENT", "Invalid JSON payload received."), {}
+        return (
+            400,
+            _error(400, "INVALID_ARGUMENT", "Invalid JSON payload received."),
+            {},
+        )
     headers: dict[str, str] = {}
     if authorization != f"Bearer {ACCESS_TOKEN}":
         status = 401

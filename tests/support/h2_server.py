@@ -30,7 +30,9 @@ H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 def serve_h2(
     sock: socket.socket,
-    answer: Callable[[str, str, dict[str, str], bytes], tuple[int, dict[str, str], bytes]],
+    answer: Callable[
+        [str, str, dict[str, str], bytes], tuple[int, dict[str, str], bytes]
+    ],
 ) -> None:
     """Serve ``sock`` until the client closes it.
 

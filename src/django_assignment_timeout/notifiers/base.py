@@ -33,6 +33,7 @@ __all__ = [
     "RecipientResult",
     "Status",
     "recipient_key",
+    "server_now",
 ]
 
 

@@ -105,7 +105,9 @@ def _tune_transport(
         pool_connections=10, pool_maxsize=100, max_retries=retry
     )
     session.mount(prefix, adapter)
-    _rebuild_async_client(service, int(options.get("max_concurrency", DEFAULT_CONCURRENCY)))
+    _rebuild_async_client(
+        service, int(options.get("max_concurrency", DEFAULT_CONCURRENCY))
+    )
 
 
 def async_client_ready(app: firebase_admin.App, options: dict[str, Any]) -> None:

@@ -76,15 +76,14 @@ from django_assignment_timeout.notifiers.base import (
     recipient_key,
 )
 from django_assignment_timeout.notifiers.fcm.app import (
+    DEFAULT_CONCURRENCY,
     DEFAULT_HTTP_TIMEOUT,
     async_client_ready,
     make_app,
     refresh_token,
 )
-from django_assignment_timeout.notifiers.fcm.concurrent import (
-    send_concurrently,
-    send_pooled,
-)
+from django_assignment_timeout.notifiers.fcm.checks import sending_option_errors
+from django_assignment_timeout.notifiers.fcm.concurrent import TRANSPORTS
 from django_assignment_timeout.notifiers.fcm.messages import (
     DEFAULT_ENDED_OFFER_TTL,
     build_message,
@@ -103,8 +102,6 @@ __all__ = ["MAX_CHUNK", "FCMNotifier", "default_token_resolver"]
 #: Messages per call (send_each_async refuses more than 500).
 MAX_CHUNK = 500
 _CHECK = "assignment_timeout"
-#: The ways to send a chunk concurrently (the ``transport`` option).
-TRANSPORTS = {"threads": send_pooled, "async": send_concurrently}
 
 
 def default_token_resolver(recipients: list[Any]) -> dict[Any, list[str]]:
@@ -206,7 +203,7 @@ class FCMNotifier(BaseNotifier):
                     id=f"{_CHECK}.E037",
                 )
             )
-        errors += self._check_numbers(where)
+        errors += sending_option_errors(where, self.options)
         for name, allowed in (
             ("target", ("token", "fid")),
             ("android_priority", ("high", "normal")),
@@ -219,40 +216,6 @@ class FCMNotifier(BaseNotifier):
                         id=f"{_CHECK}.E038",
                     )
                 )
-        return errors
-
-    def _check_numbers(self, where: str) -> list[CheckMessage]:
-        errors: list[CheckMessage] = []
-        ttl = self.options.get("ended_offer_ttl", DEFAULT_ENDED_OFFER_TTL)
-        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0:
-            errors.append(
-                Error(
-                    f"{where}: ended_offer_ttl must be a positive number of "
-                    f"seconds, not {ttl!r}.",
-                    hint="How long FCM keeps an ended offer's message, e.g. 86400.",
-                    id=f"{_CHECK}.E070",
-                )
-            )
-        limit = self.options.get("max_concurrency", 100)
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
-            errors.append(
-                Error(
-                    f"{where}: max_concurrency must be a positive integer, "
-                    f"not {limit!r}.",
-                    hint="Sends in flight at once, e.g. 100.",
-                    id=f"{_CHECK}.E071",
-                )
-            )
-        transport = self.options.get("transport", "threads")
-        if transport not in TRANSPORTS:
-            errors.append(
-                Error(
-                    f"{where}: transport must be one of {sorted(TRANSPORTS)}, "
-                    f"not {transport!r}.",
-                    hint="'threads' unless you measured 'async' faster.",
-                    id=f"{_CHECK}.E072",
-                )
-            )
         return errors
 
     def _resolver(self) -> Callable[[list[Any]], Any]:
@@ -366,7 +329,7 @@ class FCMNotifier(BaseNotifier):
         auth_error = refresh_token(self.alias, app)
         if auth_error:
             return [(Status.RETRY, None, auth_error, "AUTH")] * len(messages)
-        limit = int(self.options.get("max_concurrency", 100))
+        limit = int(self.options.get("max_concurrency", DEFAULT_CONCURRENCY))
         timeout = float(self.options.get("http_timeout", DEFAULT_HTTP_TIMEOUT))
         for start in range(0, len(messages), MAX_CHUNK):
             chunk = messages[start : start + MAX_CHUNK]

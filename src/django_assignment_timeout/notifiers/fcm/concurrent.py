@@ -32,7 +32,13 @@ if TYPE_CHECKING:
 
     import firebase_admin
 
-__all__ = ["event_loop", "send_concurrently", "send_pooled", "thread_pool"]
+__all__ = [
+    "TRANSPORTS",
+    "event_loop",
+    "send_concurrently",
+    "send_pooled",
+    "thread_pool",
+]
 
 _lock = threading.Lock()
 _loop: tuple[int, asyncio.AbstractEventLoop] | None = None
@@ -139,10 +145,14 @@ async def _send_all(
                     # says so once for the whole batch.
                     raise
                 return _failed(err)
-        return batch.responses[0]  # type: ignore[no-any-return]
+        return batch.responses[0]
 
     return list(await asyncio.gather(*(send(m) for m in messages)))
 
 
 def _failed(err: Exception) -> Any:
     return messaging.SendResponse(None, err)
+
+
+#: The ways to send a chunk concurrently, by the backend's ``transport`` option.
+TRANSPORTS = {"threads": send_pooled, "async": send_concurrently}
