@@ -264,3 +264,47 @@ def test_reading_the_clock_is_one_query_per_batch_and_only_for_offers(fake):
             deliver_pending()
     # Endings carry no deadline: their batch reads no clock; offers read it once.
     assert len(offers.captured_queries) == len(endings.captured_queries) + 1
+
+
+@pytest.mark.parametrize("transport", ["threads", "async"])
+def test_a_batch_that_outlasts_its_timeout_is_a_clear_error(fake, transport):
+    from django_assignment_timeout.notifiers.fcm import concurrent
+    from tests.support.fcm_fake import driver_tokens
+
+    fake.delay = 0.5
+    notifier = load_notifier(
+        "push", {"BACKEND": BACKEND, "OPTIONS": fake.notifier_options()}
+    )
+    app = notifier.app()
+    [[token]] = driver_tokens(["tok"]).values()
+    from django_assignment_timeout.notifiers.fcm.messages import build_message
+
+    message = build_message(Notification(("tok",), "T", "B"), token, seconds_left=None)
+    with pytest.raises(TimeoutError, match="not done in"):
+        concurrent.TRANSPORTS[transport](app, [message], limit=1, timeout=0.05)
+
+
+def test_a_forked_child_gets_its_own_loop_and_client(fake):
+    from firebase_admin import messaging
+
+    from django_assignment_timeout.notifiers.fcm import app as fcm_app
+    from django_assignment_timeout.notifiers.fcm import concurrent
+
+    notifier = load_notifier(
+        "push",
+        {"BACKEND": BACKEND, "OPTIONS": fake.notifier_options(transport="async")},
+    )
+    [first] = notifier.send([Notification(("a",), "T", "B")])
+    loop = concurrent.event_loop()
+    service = messaging._get_messaging_service(notifier.app())
+    client = service._async_client._async_client
+    # What a fork leaves: a loop and a client that belong to another process.
+    concurrent._loop = (-1, loop)
+    setattr(service, fcm_app._CLIENT_PID, -1)
+
+    [second] = notifier.send([Notification(("b",), "T", "B")])
+
+    assert (first.status, second.status) == (Status.SENT, Status.SENT)
+    assert concurrent.event_loop() is not loop
+    assert service._async_client._async_client is not client
+    loop.call_soon_threadsafe(loop.stop)
