@@ -8,6 +8,8 @@ ends sends the replacing message once per device.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -284,6 +286,7 @@ def test_a_batch_that_outlasts_its_timeout_is_a_clear_error(fake, transport):
         concurrent.TRANSPORTS[transport](app, [message], limit=1, timeout=0.05)
 
 
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
 def test_a_forked_child_gets_its_own_loop_and_client(fake):
     from firebase_admin import messaging
 
@@ -307,4 +310,23 @@ def test_a_forked_child_gets_its_own_loop_and_client(fake):
     assert (first.status, second.status) == (Status.SENT, Status.SENT)
     assert concurrent.event_loop() is not loop
     assert service._async_client._async_client is not client
+    # The old loop and client are this test's to close (a real child's
+    # copies are never run again).
+    asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(5)
     loop.call_soon_threadsafe(loop.stop)
+    gc.collect()
+
+
+def test_a_wedged_transport_retries_the_chunk(fake, monkeypatch):
+    from django_assignment_timeout.notifiers.fcm import backend
+
+    def wedged(*args: Any, **kwargs: Any) -> Any:
+        raise TimeoutError("FCM batch not done in 20s")
+
+    monkeypatch.setitem(backend.TRANSPORTS, "threads", wedged)
+    notifier = load_notifier(
+        "push", {"BACKEND": BACKEND, "OPTIONS": fake.notifier_options()}
+    )
+    results = notifier.send([Notification(("a",), "T", "B")])
+    assert [(r.status, r.code) for r in results] == [(Status.RETRY, "TIMEOUT")]
+    assert "not done in" in results[0].error

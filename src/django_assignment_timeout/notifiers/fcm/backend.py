@@ -354,22 +354,15 @@ class FCMNotifier(BaseNotifier):
                 firebase_exceptions.FirebaseError,
                 google.auth.exceptions.GoogleAuthError,
             ) as err:
+                # Only a failed token fetch escapes a transport (each other
+                # failure is its message's answer): every message of every
+                # chunk would fail alike.
                 cause = getattr(err, "cause", None) or err
-                if isinstance(cause, google.auth.exceptions.GoogleAuthError):
-                    # Token fetch failed: every message of every chunk would fail alike.
-                    error = (
-                        f"FCM authentication failed ({type(cause).__name__}): {cause}"
-                    )
-                    logger.error("Notifier %r: %s", self.alias, error)
-                    return outcomes + [(Status.RETRY, None, error[:500], "AUTH")] * (
-                        len(messages) - len(outcomes)
-                    )
-                error = f"FCM call failed: {err}"
-                logger.warning("Notifier %r: %s", self.alias, error)
-                outcomes.extend(
-                    [(Status.RETRY, None, error[:500], "UNKNOWN")] * len(chunk)
+                error = f"FCM authentication failed ({type(cause).__name__}): {cause}"
+                logger.error("Notifier %r: %s", self.alias, error)
+                return outcomes + [(Status.RETRY, None, error[:500], "AUTH")] * (
+                    len(messages) - len(outcomes)
                 )
-                continue
             except ValueError as err:
                 outcomes.extend(
                     [(Status.FAILED, None, f"invalid message: {err}", "INVALID")]

@@ -72,8 +72,6 @@ def send_pooled(
         try:
             name = messaging.send(message, app=app)
         except firebase_exceptions.FirebaseError as err:
-            if isinstance(err.cause, google.auth.exceptions.GoogleAuthError):
-                raise
             return _failed(err)
         except (google.auth.exceptions.GoogleAuthError, ValueError):
             # No token, or a message the SDK refuses to encode: the caller
