@@ -314,6 +314,10 @@ def test_a_forked_child_gets_its_own_loop_and_client(fake):
     # copies are never run again).
     asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(5)
     loop.call_soon_threadsafe(loop.stop)
+    deadline = time.monotonic() + 5
+    while loop.is_running() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    loop.close()  # its self-pipe would otherwise warn when collected, later
     gc.collect()
 
 
