@@ -19,6 +19,7 @@ from django_assignment_timeout.delivery import (
 )
 from django_assignment_timeout.exceptions import InvalidArgument
 from django_assignment_timeout.models import AssignmentEvent, DeliveryState
+from django_assignment_timeout.notifications import collapse_key
 from django_assignment_timeout.notifiers import locmem
 from django_assignment_timeout.notifiers.base import (
     BaseNotifier,
@@ -113,25 +114,30 @@ def test_offer_is_delivered_to_the_assignee_with_ids_and_collapse_key(
     assert deliver_pending().delivered == 0  # nothing is sent twice
 
 
-def test_expiry_goes_to_the_assignee_and_accept_reject_to_nobody(driver, other_driver):
+def test_each_end_of_an_offer_goes_to_the_assignee(driver, other_driver):
     expiring, accepted, rejected = (StockRequest.objects.create() for _ in range(3))
     expiring.offer(driver)
     accepted.offer(other_driver)
-    accepted.accept(other_driver)
     rejected.offer(other_driver)
-    rejected.reject(other_driver)
     deliver_pending()
     locmem.outbox.clear()
+    accepted.accept(other_driver)
+    rejected.reject(other_driver)
     make_due(StockRequest, expiring.pk)
     sweep()
 
     result = deliver_pending()
 
-    [notification] = locmem.outbox
-    assert notification.recipients == (driver,)
-    assert notification.title == "Offer expired"
-    assert notification.data["event"] == "expired"
-    assert result.delivered == 1
+    ended = {n.data["event"]: n for n in locmem.outbox}
+    assert sorted(ended) == ["accepted", "expired", "rejected"]
+    assert ended["expired"].recipients == (driver,)
+    assert ended["expired"].title == "Offer expired"
+    assert ended["accepted"].recipients == (other_driver,)
+    assert ended["rejected"].title == "Offer declined"
+    # Each replaces its offer's push: same collapse key, marked as an ending.
+    assert all(n.ends_offer and n.expires_at is None for n in ended.values())
+    assert ended["accepted"].collapse_key == collapse_key(accepted, 1)
+    assert result.delivered == 3
     assert _pending_count() == 0
 
 

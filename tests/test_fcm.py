@@ -70,6 +70,12 @@ def test_offer_push_has_the_exact_payload(fake, stock_request):
     assert request["path"] == "/v1/projects/fake-project/messages:send"
     assert request["authorization"] == "Bearer fake-access-token"
     key = f"testapp.stockrequest:{stock_request.pk}:1"
+    # The lifespan depends on the moment of sending (test_fcm_lifespan.py
+    # checks its value); the rest is exact.
+    android = request["body"]["message"]["android"]
+    headers = request["body"]["message"]["apns"]["headers"]
+    assert android.pop("ttl").endswith("s")
+    assert int(headers.pop("apns-expiration")) == int(event.deadline.timestamp())
     assert request["body"] == {
         "message": {
             "token": f"driver-{driver.pk}",
@@ -84,8 +90,12 @@ def test_offer_push_has_the_exact_payload(fake, stock_request):
                 "event": "offered",
                 "event_id": str(event.pk),
             },
-            "android": {"collapse_key": key, "priority": "high"},
-            "apns": {"headers": {"apns-collapse-id": key}},
+            "android": {
+                "collapse_key": key,
+                "priority": "high",
+                "notification": {"tag": key},
+            },
+            "apns": {"headers": {"apns-collapse-id": key, "apns-priority": "10"}},
         }
     }
 

@@ -12,6 +12,7 @@ plays the odd upstream where the fake only speaks proper FCM.
 from __future__ import annotations
 
 import email.utils
+import gc
 import json
 import socket
 import threading
@@ -233,8 +234,13 @@ def test_fcm_unreachable_is_a_retry(fake):
     assert result.error.startswith("UNAVAILABLE: ")
 
 
-def test_credentials_refused_mid_call_retry_every_message(fake):
-    push = notifier(**fake.notifier_options())
+@pytest.mark.parametrize("transport", ["threads", "async"])
+# The SDK's async auth flow refreshes through a requests session it never
+# closes: collected below, inside this test, where its warning is expected.
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_credentials_refused_mid_call_retry_every_message(fake, transport):
+    push = notifier(**fake.notifier_options(transport=transport))
     assert [r.status for r in push.send([note("tok")])] == [Status.SENT]
     # FCM now answers 401; the SDK asks for a new token and is refused.
     fake.fail("a", "THIRD_PARTY_AUTH_ERROR", times=None)
@@ -245,6 +251,7 @@ def test_credentials_refused_mid_call_retry_every_message(fake):
     assert all(
         r.error.startswith("FCM authentication failed (RefreshError)") for r in results
     )
+    gc.collect()
 
 
 class OddUpstream:
@@ -299,7 +306,8 @@ def test_a_success_that_is_not_a_json_object_is_a_retry(fake):
             [note("a"), note("b")]
         )
     assert [r.status for r in results] == [Status.RETRY, Status.RETRY]
-    assert all(r.error.startswith("FCM call failed: ") for r in results)
+    # Each message's answer is its own (sent concurrently, not as one call).
+    assert all(r.error.startswith("UNKNOWN: ") for r in results)
 
 
 def test_a_key_file_given_as_a_path_object_is_checked_and_sends(fake, tmp_path):

@@ -1,6 +1,10 @@
 """What GTS tells whom, in the guide's words.
 
-* An offer goes to the driver it was made to.
+* An offer goes to the driver it was made to, and lives only as long as the
+  offer: a phone that was offline never shows "New Trip Offer" after the
+  deadline, and an offer past it is not sent at all.
+* When the offer ends (accepted, rejected, expired) the driver's devices get
+  the message that replaces the offer's push under the same collapse key.
 * An expired offer goes to every EIC of the request's DBS: "Driver Assignment
   Expired" / "{driver_name} did not accept the trip to {dbs_name}. Please
   reassign." (the GTS guide's exact texts).
@@ -18,8 +22,11 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.auth import get_user_model
 
 from django_assignment_timeout.notifications import (
+    OFFER_ENDINGS,
     event_assignee,
     make_notification,
+    offer_ended_notification,
+    offer_notification,
 )
 
 if TYPE_CHECKING:
@@ -35,6 +42,12 @@ OFFERED_TITLE = "New Trip Offer"
 OFFERED_BODY = (
     "Stock request {request_id} to {dbs_name} is waiting for you. Please accept."
 )
+#: What replaces the driver's "New Trip Offer" once the offer ends.
+ENDED_TEXTS = {
+    "accepted": ("Trip Accepted", "You accepted the trip to {dbs_name}."),
+    "rejected": ("Trip Declined", "You declined the trip to {dbs_name}."),
+    "expired": ("Trip Offer Expired", "The trip offer to {dbs_name} has expired."),
+}
 
 
 def eic_users(stock_request: StockRequest) -> list[Any]:
@@ -52,34 +65,51 @@ def for_event(
         "dbs_name": stock_request.dbs.name,
         "request_id": stock_request.pk,
     }
-    if event.kind == "expired":
-        title, body, recipients = EXPIRED_TITLE, EXPIRED_BODY, eic_users(stock_request)
-    elif event.kind == "rejected":
-        title, body, recipients = (
-            REJECTED_TITLE,
-            REJECTED_BODY,
-            eic_users(stock_request),
+    notifications = []
+    if event.kind == "offered":
+        if driver is not None and _is_current(stock_request, event):
+            notifications.append(
+                offer_notification(
+                    stock_request,
+                    event,
+                    [driver.user],
+                    OFFERED_TITLE,
+                    OFFERED_BODY.format(**names),
+                    data={"dbs_id": str(stock_request.dbs_id)},
+                )
+            )
+        return notifications
+    if event.kind in OFFER_ENDINGS and driver is not None:
+        title, body = ENDED_TEXTS[event.kind]
+        notifications.append(
+            offer_ended_notification(
+                stock_request,
+                event,
+                [driver.user],
+                title,
+                body.format(**names),
+                data={"dbs_id": str(stock_request.dbs_id)},
+            )
         )
-    elif (
-        event.kind == "offered"
-        and driver is not None
-        and _is_current(stock_request, event)
-    ):
-        title, body, recipients = OFFERED_TITLE, OFFERED_BODY, [driver.user]
-    else:
-        return []
-    if not recipients:
-        return []
-    return [
-        make_notification(
-            stock_request,
-            event,
-            recipients,
-            title,
-            body.format(**names),
-            data={"dbs_id": str(stock_request.dbs_id)},
-        )
-    ]
+    eic_texts = {
+        "expired": (EXPIRED_TITLE, EXPIRED_BODY),
+        "rejected": (REJECTED_TITLE, REJECTED_BODY),
+    }
+    if event.kind in eic_texts:
+        recipients = eic_users(stock_request)
+        if recipients:
+            title, body = eic_texts[event.kind]
+            notifications.append(
+                make_notification(
+                    stock_request,
+                    event,
+                    recipients,
+                    title,
+                    body.format(**names),
+                    data={"dbs_id": str(stock_request.dbs_id)},
+                )
+            )
+    return notifications
 
 
 def _is_current(stock_request: StockRequest, event: AssignmentEvent) -> bool:

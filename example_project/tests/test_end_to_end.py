@@ -229,9 +229,14 @@ def test_unanswered_offer_expires_and_the_eic_is_pushed_once(
     assert push["data"]["event"] == "expired"
     # The driver hears of the offer at most once, and not at all when the
     # relay only reached it after it had ended (the library does not announce
-    # stale offers), which a loaded machine can do within a 3 s timeout.
+    # stale offers), which a loaded machine can do within a 3 s timeout; then
+    # once that it expired, under the same collapse key, which replaces it.
     offers = [m for m in pushes() if m["token"] == "ravi-phone"]
-    assert [m["notification"]["title"] for m in offers] in ([], ["New Trip Offer"])
+    titles = [m["notification"]["title"] for m in offers]
+    assert titles in (["Trip Offer Expired"], ["New Trip Offer", "Trip Offer Expired"])
+    assert {m["android"]["collapse_key"] for m in offers} == {
+        push["android"]["collapse_key"]
+    }
 
     # The guide's commands, against the running worker.
     registered = stack.run("-m", "celery", "-A", "backend", "inspect", "registered")

@@ -84,10 +84,12 @@ def test_a_scripted_run_is_scraped_with_the_expected_values(
     assert rise(f"{lateness}_bucket", model=MODEL, le="30.0") == 2
     assert 40 <= rise(f"{lateness}_sum", model=MODEL) < 60
 
-    # 4 offers to Ravi, then the reject and 2 expiries to the DBS's one EIC;
-    # the test settings' notifier is the library's in-memory one.
+    # 4 offers to Ravi, then the reject and 2 expiries to the DBS's one EIC,
+    # and the message that replaces each ended offer on Ravi's phone (the
+    # accept, the reject and the 2 expiries); the test settings' notifier
+    # is the library's in-memory one.
     sent = {"backend": "default", "result": "sent", "code": ""}
-    assert rise("assignment_timeout_notifications_total", **sent) == 7
+    assert rise("assignment_timeout_notifications_total", **sent) == 11
 
     model = (("model", MODEL),)
     assert after["assignment_timeout_status_up", ()] == 1

@@ -1,4 +1,6 @@
-"""What the relay sends for GTS: the guide's expiry text to the DBS's EICs, once."""
+"""What the relay sends for GTS: the guide's expiry text to the DBS's EICs, once,
+and the driver's offer push, which lives as long as the offer and is replaced
+when it ends."""
 
 from __future__ import annotations
 
@@ -27,6 +29,10 @@ def test_offer_notifies_the_driver(stock_request, ravi, eic):
     assert notification.recipients == (ravi.user,)
     assert notification.title == "New Trip Offer"
     assert notification.data["dbs_id"] == str(stock_request.dbs_id)
+    stock_request.refresh_from_db()
+    # The push expires with the offer.
+    assert notification.expires_at == stock_request.assignment_expires_at
+    assert not notification.ends_offer
 
 
 def test_expiry_notifies_every_eic_of_the_dbs_with_the_guides_text(
@@ -43,7 +49,9 @@ def test_expiry_notifies_every_eic_of_the_dbs_with_the_guides_text(
     assert stock_request.__class__.objects.expire_due().expired_count == 1
     deliver_pending()
     deliver_pending()  # a second relay run sends nothing again
-    expired = [n for n in locmem.outbox if n.data["event"] == "expired"]
+    expired = [
+        n for n in locmem.outbox if n.data["event"] == "expired" and not n.ends_offer
+    ]
     assert len(expired) == 1
     assert expired[0].title == "Driver Assignment Expired"
     assert (
@@ -52,6 +60,14 @@ def test_expiry_notifies_every_eic_of_the_dbs_with_the_guides_text(
     )
     assert set(expired[0].recipients) == {eic.user, second.user}
     assert expired[0].collapse_key.endswith(f":{stock_request.pk}:1")
+    # Ravi's phone gets the message that replaces the offer it may still show.
+    [ended] = [n for n in locmem.outbox if n.ends_offer]
+    assert ended.recipients == (ravi.user,)
+    assert (ended.title, ended.body) == (
+        "Trip Offer Expired",
+        "The trip offer to DBS Kondli has expired.",
+    )
+    assert ended.collapse_key == expired[0].collapse_key
 
 
 def test_rejection_notifies_the_eic(stock_request, ravi, eic):
@@ -59,18 +75,22 @@ def test_rejection_notifies_the_eic(stock_request, ravi, eic):
     stock_request.reject(ravi)
     deliver_pending()
     rejected = [n for n in locmem.outbox if n.data["event"] == "rejected"]
-    assert [n.body for n in rejected] == [
-        "Ravi rejected the trip to DBS Kondli. Please reassign."
+    assert [(n.body, n.ends_offer) for n in rejected] == [
+        ("You declined the trip to DBS Kondli.", True),  # Ravi's devices
+        ("Ravi rejected the trip to DBS Kondli. Please reassign.", False),
     ]
 
 
-def test_acceptance_notifies_nobody(stock_request, ravi, eic):
+def test_acceptance_replaces_the_offer_on_the_drivers_devices_only(
+    stock_request, ravi, eic
+):
     stock_request.offer(ravi)
     stock_request.accept(ravi)
     deliver_pending()
-    assert [
-        n.data["event"] for n in locmem.outbox
-    ] == []  # the ended offer is not announced
+    # The ended offer is not announced; its push is replaced; EICs hear nothing.
+    assert [(n.data["event"], n.recipients, n.title) for n in locmem.outbox] == [
+        ("accepted", (ravi.user,), "Trip Accepted")
+    ]
 
 
 def test_token_resolver_and_deactivation(eic, ravi):

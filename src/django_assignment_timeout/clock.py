@@ -6,6 +6,8 @@ Python, so that web workers with skewed clocks agree on when an offer ends.
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +21,13 @@ from django.utils.dateparse import parse_datetime
 if TYPE_CHECKING:
     from django.db.models import QuerySet
 
-__all__ = ["DatabaseNow", "database_now", "deadline_in", "seconds_until_earliest"]
+__all__ = [
+    "ClockReading",
+    "DatabaseNow",
+    "database_now",
+    "deadline_in",
+    "seconds_until_earliest",
+]
 
 
 class DatabaseNow(Now):
@@ -63,6 +71,34 @@ def database_now(using: str) -> datetime:
     if value.tzinfo is None:  # MySQL returns naive UTC
         value = value.replace(tzinfo=timezone.utc)
     return value  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class ClockReading:
+    """One reading of the database clock, carried forward by the monotonic clock.
+
+    The relay reads the database once per batch; a notifier that needs the
+    time (how long an offer's push may live) asks :meth:`now`, which adds the
+    monotonic seconds since the reading. An app server whose wall clock is
+    wrong still measures the time left against the database's, which is the
+    clock every deadline was set on. Valid only in the process that read it.
+    """
+
+    database: datetime
+    monotonic: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def read(cls, using: str) -> ClockReading:
+        """Read the clock of database ``using`` now (one query)."""
+        return cls(database_now(using))
+
+    def now(self) -> datetime:
+        """The database's time now, estimated from the reading."""
+        return self.database + timedelta(seconds=time.monotonic() - self.monotonic)
+
+    def seconds_until(self, moment: datetime) -> float:
+        """Seconds from now (on the database clock) to ``moment``; negative once passed."""
+        return (moment - self.now()).total_seconds()
 
 
 def seconds_until_earliest(queryset: QuerySet[Any], field: str) -> float | None:

@@ -9,14 +9,20 @@ A model that uses the mixin decides what each event becomes by overriding
 The default (:func:`default_notifications`) is:
 
 * ``offered``: the assignee gets "New assignment" while the offer is still the
-  current one (an offer that has already ended is not announced);
-* ``expired``: the assignee who did not answer gets "Offer expired";
-* ``accepted`` and ``rejected``: nobody (the assignee did it; who else cares
-  is the project's business: GTS tells its EIC users).
+  current one (an offer that has already ended is not announced). The
+  message expires with the offer (``expires_at`` is the offer's deadline):
+  a push service drops it at the deadline, and a relay that reaches it later
+  does not send it;
+* ``accepted``, ``rejected`` and ``expired``: the assignee gets the message
+  that ends the offer ("Offer accepted", "Offer declined", "Offer expired"),
+  under the offer's collapse key, so it replaces the offer on every device
+  (``ends_offer``). Who else is told is the project's business: GTS tells
+  its EIC users.
 
 Texts are translatable. Build your own notifications with
 :func:`make_notification`, which fills in the collapse key and the ids a
-mobile app needs.
+mobile app needs, and :func:`offer_notification` /
+:func:`offer_ended_notification` for the two kinds a device replaces.
 """
 
 from __future__ import annotations
@@ -24,13 +30,14 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from django_assignment_timeout.notifiers.base import Notification
-from django_assignment_timeout.options import options_for
+from django_assignment_timeout.options import ATTEMPT, EXPIRES_AT, options_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from datetime import datetime
 
     from django.db import models
 
@@ -38,17 +45,39 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_COLLAPSE_KEY",
+    "OFFER_ENDINGS",
     "assignee_model",
     "collapse_key",
     "default_notifications",
     "event_assignee",
     "event_data",
     "make_notification",
+    "offer_deadline",
+    "offer_ended_notification",
+    "offer_notification",
     "prime_assignee",
 ]
 
 #: FCM's apns-collapse-id is limited to 64 bytes.
 MAX_COLLAPSE_KEY = 64
+
+#: The event kinds that end an offer, with the default (title, body) that
+#: replaces the offer on the assignee's devices. A new way for an offer to end
+#: is one more entry here (untranslated; translated when sent).
+OFFER_ENDINGS: dict[str, tuple[str, str]] = {
+    "accepted": (
+        gettext_noop("Offer accepted"),
+        gettext_noop("You accepted %(assignment)s."),
+    ),
+    "rejected": (
+        gettext_noop("Offer declined"),
+        gettext_noop("You declined %(assignment)s."),
+    ),
+    "expired": (
+        gettext_noop("Offer expired"),
+        gettext_noop("The offer of %(assignment)s has expired."),
+    ),
+}
 
 # Set by the relay on each event it delivers: the assignee loaded in bulk.
 _ASSIGNEE_CACHE = "_assignment_timeout_assignee"
@@ -81,10 +110,14 @@ def make_notification(
     title: str,
     body: str,
     data: dict[str, str] | None = None,
+    *,
+    expires_at: datetime | None = None,
+    ends_offer: bool = False,
 ) -> Notification:
     """A notification about ``event`` with its collapse key and id payload.
 
-    ``data`` is merged over :func:`event_data`.
+    ``data`` is merged over :func:`event_data`. ``expires_at`` and
+    ``ends_offer`` are passed on (see :class:`~.notifiers.base.Notification`).
     """
     return Notification(
         recipients=tuple(recipients),
@@ -92,6 +125,66 @@ def make_notification(
         body=body,
         data={**event_data(assignment, event), **(data or {})},
         collapse_key=collapse_key(assignment, event.attempt),
+        expires_at=expires_at,
+        ends_offer=ends_offer,
+    )
+
+
+def offer_notification(
+    assignment: models.Model,
+    event: AssignmentEvent,
+    recipients: Iterable[Any],
+    title: str,
+    body: str,
+    data: dict[str, str] | None = None,
+) -> Notification:
+    """The push of an ``offered`` event: it lives until :func:`offer_deadline`."""
+    return make_notification(
+        assignment,
+        event,
+        recipients,
+        title,
+        body,
+        data,
+        expires_at=offer_deadline(assignment, event),
+    )
+
+
+def offer_deadline(assignment: models.Model, event: AssignmentEvent) -> datetime | None:
+    """When the offer ``event`` is about ends.
+
+    The row's deadline while the row still holds that offer (it is the one
+    an answer is checked against), otherwise the one the event recorded.
+    """
+    if getattr(assignment, ATTEMPT, None) == event.attempt:
+        deadline: datetime | None = getattr(assignment, EXPIRES_AT, None)
+        if deadline is not None:
+            return deadline
+    return event.deadline
+
+
+def offer_ended_notification(
+    assignment: models.Model,
+    event: AssignmentEvent,
+    recipients: Iterable[Any],
+    title: str | None = None,
+    body: str | None = None,
+    data: dict[str, str] | None = None,
+) -> Notification:
+    """The message that replaces an offer's push once ``event`` ended the offer.
+
+    Without ``title`` and ``body``, the texts of :data:`OFFER_ENDINGS` for
+    ``event.kind``. Raises ``KeyError`` for a kind that does not end an offer.
+    """
+    default_title, default_body = OFFER_ENDINGS[event.kind]
+    return make_notification(
+        assignment,
+        event,
+        recipients,
+        gettext(default_title) if title is None else title,
+        gettext(default_body) % {"assignment": assignment} if body is None else body,
+        data,
+        ends_offer=True,
     )
 
 
@@ -133,7 +226,7 @@ def default_notifications(
         if not current:
             return []
         return [
-            make_notification(
+            offer_notification(
                 assignment,
                 event,
                 [assignee],
@@ -144,15 +237,6 @@ def default_notifications(
                 % {"assignment": assignment},
             )
         ]
-    if event.kind == "expired":
-        return [
-            make_notification(
-                assignment,
-                event,
-                [assignee],
-                gettext("Offer expired"),
-                gettext("The offer of %(assignment)s has expired.")
-                % {"assignment": assignment},
-            )
-        ]
+    if event.kind in OFFER_ENDINGS:
+        return [offer_ended_notification(assignment, event, [assignee])]
     return []

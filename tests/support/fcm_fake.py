@@ -21,7 +21,8 @@ then give the FCM backend ``OPTIONS = {"credentials": "/tmp/fake-sa.json",
 service-account file's ``token_uri`` points at the fake, whose token endpoint
 hands out a fixed access token. ``GET /_requests`` returns the recorded
 requests as JSON, ``POST /_script`` takes ``{"token": ..., "error": ...,
-"times": n}``, ``POST /_reset`` forgets everything. Set ``NO_PROXY=127.0.0.1``
+"times": n}``, ``POST /_delay`` takes ``{"seconds": s}`` (the modelled
+latency of every later send), ``POST /_reset`` forgets everything. Set ``NO_PROXY=127.0.0.1``
 if the environment has an HTTP proxy.
 """
 
@@ -36,6 +37,13 @@ import time
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+try:
+    from tests.support.h2_server import H2_PREFACE, serve_h2
+except (
+    ModuleNotFoundError
+):  # run as a file (python .../fcm_fake.py): its folder is on sys.path
+    from h2_server import H2_PREFACE, serve_h2  # type: ignore[no-redef]
 
 PROJECT = "fake-project"
 ACCESS_TOKEN = "fake-access-token"
@@ -169,6 +177,9 @@ class FakeFCM:
         self.delay = 0.0
         #: When set, the token endpoint refuses to issue tokens.
         self.refuse_tokens = False
+        #: Sends being answered now, and the most there have been at once.
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -262,6 +273,7 @@ class FakeFCM:
             self._scripts.clear()
             self._sticky.clear()
             self.token_requests = 0
+            self.max_in_flight = 0
 
     # -- reading ------------------------------------------------------------
 
@@ -383,6 +395,10 @@ class _Handler(BaseHTTPRequestHandler):
             fake.fail(spec["token"], spec["error"], spec.get("times", 1))
             self._reply(200, {})
             return
+        if self.path == "/_delay":
+            fake.delay = float(json.loads(raw or b"{}").get("seconds", 0.0))
+            self._reply(200, {})
+            return
         if self.path == "/_reset":
             fake.reset()
             self._reply(200, {})
@@ -396,47 +412,97 @@ class _Handler(BaseHTTPRequestHandler):
                 {"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}},
             )
             return
-        received = time.time()
+        status, body_out, headers = answer_send(
+            fake, self.path, self.headers.get("Authorization"), raw
+        )
+        self._reply(status, body_out, headers)
+
+    def handle(self) -> None:
+        # An HTTP/2 client with prior knowledge (the async SDK path against
+        # this plaintext fake) opens with the connection preface.
         try:
-            body = json.loads(raw)
-            message = body["message"]
-        except (ValueError, KeyError, TypeError):
-            self._reply(
-                400, _error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
-            )
+            first = self.request.recv(len(H2_PREFACE), socket.MSG_PEEK)
+        except OSError:
             return
-        headers: dict[str, str] = {}
-        if self.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
-            status = 401
-            body_out = _error(
-                401,
-                "UNAUTHENTICATED",
-                "Request had invalid authentication credentials.",
-            )
+        if first == H2_PREFACE:
+            serve_h2(self.request, lambda *request: self._h2_answer(*request))
         else:
-            error = fake._error_for(message.get("token"))
-            if error is None:
-                project = self.path.split("/")[3]
-                status, headers = 200, {}
-                body_out = {"name": f"projects/{project}/messages/{time.time_ns()}"}
-            else:
-                status, grpc, text, details, headers = ERRORS[error]
-                body_out = _error(status, grpc, text, details)
-        # Recorded on arrival, as FCM would have accepted it: a client that
-        # dies while waiting for the answer has still sent the message.
-        with fake._lock:
-            fake.requests.append(
-                {
-                    "time": received,
-                    "path": self.path,
-                    "authorization": self.headers.get("Authorization"),
-                    "body": body,
-                    "status": status,
-                }
+            super().handle()
+
+    def _h2_answer(
+        self, method: str, path: str, headers: dict[str, str], raw: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        if method != "POST" or not path.endswith("/messages:send"):
+            status, body, extra = 404, _error(404, "NOT_FOUND", "not found"), {}
+        else:
+            status, body, extra = answer_send(
+                self.server_fake, path, headers.get("authorization"), raw
             )
+        return (
+            status,
+            {"content-type": "application/json; charset=UTF-8", **extra},
+            (json.dumps(body).encode()),
+        )
+
+
+def answer_send(
+    fake: FakeFCM, path: str, authorization: str | None, raw: bytes
+) -> tuple[int, Any, dict[str, str]]:
+    """Answer one send (HTTP/1.1 or HTTP/2): record it, wait the latency, reply."""
+    received = time.time()
+    with fake._lock:
+        fake.in_flight += 1
+        fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+    try:
+        answer = _judge_send(fake, path, authorization, raw, received)
         if fake.delay:
             time.sleep(fake.delay)
-        self._reply(status, body_out, headers)
+        return answer
+    finally:
+        with fake._lock:
+            fake.in_flight -= 1
+
+
+def _judge_send(
+    fake: FakeFCM, path: str, authorization: str | None, raw: bytes, received: float
+) -> tuple[int, Any, dict[str, str]]:
+    try:
+        body = json.loads(raw)
+        message = body["message"]
+    except (ValueError, KeyError, TypeError):
+        return (
+            400,
+            _error(400, "INVALID_ARGUMENT", "Invalid JSON payload received."),
+            {},
+        )
+    headers: dict[str, str] = {}
+    if authorization != f"Bearer {ACCESS_TOKEN}":
+        status = 401
+        body_out = _error(
+            401, "UNAUTHENTICATED", "Request had invalid authentication credentials."
+        )
+    else:
+        error = fake._error_for(message.get("token"))
+        if error is None:
+            project = path.split("/")[3]
+            status = 200
+            body_out = {"name": f"projects/{project}/messages/{time.time_ns()}"}
+        else:
+            status, grpc, text, details, headers = ERRORS[error]
+            body_out = _error(status, grpc, text, details)
+    # Recorded on arrival, as FCM would have accepted it: a client that
+    # dies while waiting for the answer has still sent the message.
+    with fake._lock:
+        fake.requests.append(
+            {
+                "time": received,
+                "path": path,
+                "authorization": authorization,
+                "body": body,
+                "status": status,
+            }
+        )
+    return status, body_out, headers
 
 
 def _error(

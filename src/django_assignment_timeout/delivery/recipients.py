@@ -54,6 +54,8 @@ STATE_OF = {
     Status.RETRY: RecipientState.RETRY,
     Status.FAILED: RecipientState.DEAD,
     Status.INVALID_RECIPIENT: RecipientState.INVALID,
+    # An offer that ended before it was announced: nothing is owed.
+    Status.EXPIRED: RecipientState.DELIVERED,
 }
 
 

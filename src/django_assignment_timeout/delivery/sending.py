@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.contenttypes.models import ContentType
 
 from django_assignment_timeout import signals
+from django_assignment_timeout.clock import ClockReading
 from django_assignment_timeout.conf import app_settings
 from django_assignment_timeout.delivery.recipients import (
     STATE_OF,
@@ -52,7 +53,14 @@ __all__ = ["MAX_ERROR_LENGTH", "Outcome", "send_batch"]
 MAX_ERROR_LENGTH = 2000
 
 #: Statuses from worst to best: what a recipient's several results come to.
-_SEVERITY = (Status.RETRY, Status.FAILED, Status.INVALID_RECIPIENT, Status.SENT)
+_SEVERITY = (
+    Status.RETRY,
+    Status.FAILED,
+    Status.INVALID_RECIPIENT,
+    Status.SENT,
+    # Not sent because the offer it announces had ended: final, owed nothing.
+    Status.EXPIRED,
+)
 
 
 @dataclass
@@ -85,6 +93,11 @@ def send_batch(
     """
     ledgers = ledgers or {}
     notifications, errors = _build(events)
+    if any(n.expires_at is not None for n in notifications):
+        # One reading of the database clock per batch: notifiers measure the
+        # time an offer has left against it, not against this server's clock.
+        clock = ClockReading.read(events[0]._state.db or "default")
+        notifications = [replace(n, clock=clock) for n in notifications]
     answered: dict[int, dict[Pair, list[RecipientResult]]] = defaultdict(
         lambda: defaultdict(list)
     )

@@ -9,6 +9,7 @@ treated by the relay as "retry every recipient of this call later".
 from __future__ import annotations
 
 import abc
+import datetime
 import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -18,6 +19,8 @@ from django_assignment_timeout.exceptions import InvalidNotification, NotifierEr
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from django_assignment_timeout.clock import ClockReading
 
 SETTING = "ASSIGNMENT_TIMEOUT_NOTIFIERS"
 
@@ -30,6 +33,7 @@ __all__ = [
     "RecipientResult",
     "Status",
     "recipient_key",
+    "server_now",
 ]
 
 
@@ -44,6 +48,9 @@ class Status(str, enum.Enum):
     RETRY = "retry"
     #: A permanent failure for this notification (bad payload): the event is marked dead.
     FAILED = "failed"
+    #: Not sent: the notification's ``expires_at`` had passed (an offer whose
+    #: deadline went by before the relay reached it). Final, like SENT: never retried.
+    EXPIRED = "expired"
 
 
 def recipient_key(recipient: Any) -> str:
@@ -63,6 +70,15 @@ class Notification:
     strings (what push services accept). ``collapse_key`` identifies the
     (assignment, attempt) the message is about, so that a rare duplicate
     replaces the earlier copy on the device. ``event_id`` is set by the relay.
+
+    ``expires_at`` (an aware datetime on the database clock, an offer's
+    deadline) is when the message stops being useful: a push service is told
+    to drop it then, and a notifier that reaches it later does not send it
+    (:attr:`Status.EXPIRED`). ``ends_offer`` marks the message that tells the
+    assignee's devices an offer has ended (accepted, rejected, expired): it
+    replaces the offer's push under the same collapse key. ``clock`` is the
+    relay's reading of the database clock for the batch; :meth:`seconds_left`
+    measures against it.
     """
 
     recipients: tuple[Any, ...]
@@ -71,6 +87,23 @@ class Notification:
     data: dict[str, str] = field(default_factory=dict)
     collapse_key: str = ""
     event_id: int | None = None
+    expires_at: datetime.datetime | None = None
+    ends_offer: bool = False
+    clock: ClockReading | None = None
+
+    def seconds_left(self) -> float | None:
+        """Seconds until ``expires_at`` (negative once passed), ``None`` without one.
+
+        Measured on the database clock when the relay gave one (``clock``),
+        otherwise on this server's clock.
+        """
+        if self.expires_at is None:
+            return None
+        return (self.expires_at - self.now()).total_seconds()
+
+    def now(self) -> datetime.datetime:
+        """The time now: on the database clock when the relay gave one (``clock``)."""
+        return self.clock.now() if self.clock is not None else server_now()
 
     def __post_init__(self) -> None:
         # The fields are checked as the caller passed them, whatever the
@@ -91,6 +124,14 @@ class Notification:
             isinstance(k, str) and isinstance(v, str) for k, v in data.items()
         ):
             raise InvalidNotification("Notification.data must map strings to strings.")
+        expires_at: object = self.expires_at
+        if expires_at is not None and (
+            not isinstance(expires_at, datetime.datetime)
+            or expires_at.utcoffset() is None
+        ):
+            raise InvalidNotification(
+                "Notification.expires_at must be an aware datetime or None."
+            )
 
 
 @dataclass(frozen=True)
@@ -107,6 +148,11 @@ class RecipientResult:
     #: The service's error code, if it gave one (FCM's ``UNREGISTERED``):
     #: a short, fixed vocabulary, fit for a metric's label.
     code: str = ""
+
+
+def server_now() -> datetime.datetime:
+    """This server's clock, for a notification sent without the relay's clock reading."""
+    return datetime.datetime.now(datetime.timezone.utc)
 
 
 class BaseNotifier(BaseBackend):

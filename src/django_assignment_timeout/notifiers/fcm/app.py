@@ -2,8 +2,10 @@
 
 Private SDK internals are reached here and only here: the SDK has no
 supported endpoint override (tests point it at a fake FCM server), and its
-HTTP session retries 500/503 inside the call, which the relay does better,
-durably, with backoff.
+HTTP clients retry 500/503 inside the call, which the relay does better,
+durably, with backoff. The async (httpx) client is rebuilt without those
+retries, with a connection pool as large as the sends in flight, and anew in
+a forked child (an httpx client can not cross event loops).
 """
 
 from __future__ import annotations
@@ -16,17 +18,29 @@ from typing import Any
 import firebase_admin
 import google.auth.exceptions
 import google.auth.transport.requests
+import httpx
 import requests.adapters
-from firebase_admin import credentials, messaging
+from firebase_admin import _http_client, credentials, messaging
 from urllib3.util import retry as urllib3_retry
 
 from django_assignment_timeout.exceptions import ConfigurationError
 
 logger = logging.getLogger("django_assignment_timeout.notifiers.fcm")
 
-__all__ = ["DEFAULT_HTTP_TIMEOUT", "REAL_FCM_HOST", "make_app", "refresh_token"]
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_HTTP_TIMEOUT",
+    "REAL_FCM_HOST",
+    "async_client_ready",
+    "make_app",
+    "refresh_token",
+]
 
 DEFAULT_HTTP_TIMEOUT = 10.0
+#: Sends in flight at once (FCM's HTTP/2 streams per connection).
+DEFAULT_CONCURRENCY = 100
+# The process an app's async client was built in.
+_CLIENT_PID = "_assignment_timeout_client_pid"
 REAL_FCM_HOST = "https://fcm.googleapis.com"
 _app_numbers = itertools.count(1)
 
@@ -91,6 +105,38 @@ def _tune_transport(
         pool_connections=10, pool_maxsize=100, max_retries=retry
     )
     session.mount(prefix, adapter)
+    _rebuild_async_client(
+        service, int(options.get("max_concurrency", DEFAULT_CONCURRENCY))
+    )
+
+
+def async_client_ready(app: firebase_admin.App, options: dict[str, Any]) -> None:
+    """Rebuild the app's async client in a forked child (it holds the parent's loop)."""
+    service = messaging._get_messaging_service(app)
+    if getattr(service, _CLIENT_PID, None) != os.getpid():
+        _rebuild_async_client(
+            service, int(options.get("max_concurrency", DEFAULT_CONCURRENCY))
+        )
+
+
+def _rebuild_async_client(service: Any, limit: int) -> None:
+    wrapper = service._async_client
+    transport = httpx.AsyncHTTPTransport(
+        http2=True,
+        # FCM negotiates HTTP/2 in TLS (ALPN). A plaintext fcm_url is a local
+        # fake (tests, benchmarks): there HTTP/2 needs prior knowledge.
+        http1=not service._fcm_url.startswith("http://"),
+        retries=0,
+        limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+    )
+    wrapper._async_client = httpx.AsyncClient(
+        http2=True,
+        timeout=wrapper.timeout,
+        headers=wrapper._headers,
+        auth=_http_client.GoogleAuthCredentialFlow(service._credential),
+        transport=transport,
+    )
+    setattr(service, _CLIENT_PID, os.getpid())
 
 
 def refresh_token(alias: str, app: firebase_admin.App) -> str:

@@ -28,14 +28,26 @@ Options:
 * ``target``: ``"token"`` (registration tokens, the default) or ``"fid"``
   (Firebase installation ids).
 * ``android_priority``: ``"high"`` (default) or ``"normal"``.
+* ``max_concurrency``: sends in flight at once (default 100).
+* ``transport``: ``"threads"`` (default: ``messaging.send`` on a pool of
+  ``max_concurrency`` threads kept for the process) or ``"async"``
+  (``send_each_async`` over HTTP/2 on one event loop per process); see
+  :mod:`.concurrent` and the measured figures in the benchmarks page.
+* ``ended_offer_ttl``: seconds FCM keeps the message that ends an offer for
+  an offline device (default 86400, one day).
 * ``fcm_url``: for tests only, the send URL template (``{0}`` = project id)
   of a fake FCM server such as the one in the library's own tests.
 
-Each (notification, token) is one FCM message, sent with ``send_each`` in
-chunks of at most 500. Messages carry the notification's data, its collapse
-key as ``android.collapse_key`` and the ``apns-collapse-id`` header. The
-SDK's in-call retries of 500/503 (up to ~7 s of blocking per call) are turned
-off: the relay retries durably with backoff instead.
+Each (notification, token) is one FCM message, sent at most
+``max_concurrency`` at a time by threads or an event loop kept for the
+process (:mod:`.concurrent`; never a thread per message), in chunks of at
+most 500. Messages carry the notification's data, its collapse key as
+``android.collapse_key``, the Android notification tag and the
+``apns-collapse-id`` header; an offer's message lives until its deadline
+(:mod:`.messages`), and one whose deadline has passed is not sent
+(:attr:`~django_assignment_timeout.notifiers.base.Status.EXPIRED`). The
+SDK's in-call retries of 500/503 are turned off: the relay retries durably
+with backoff instead.
 """
 
 from __future__ import annotations
@@ -64,9 +76,17 @@ from django_assignment_timeout.notifiers.base import (
     recipient_key,
 )
 from django_assignment_timeout.notifiers.fcm.app import (
+    DEFAULT_CONCURRENCY,
     DEFAULT_HTTP_TIMEOUT,
+    async_client_ready,
     make_app,
     refresh_token,
+)
+from django_assignment_timeout.notifiers.fcm.checks import sending_option_errors
+from django_assignment_timeout.notifiers.fcm.concurrent import TRANSPORTS
+from django_assignment_timeout.notifiers.fcm.messages import (
+    DEFAULT_ENDED_OFFER_TTL,
+    build_message,
 )
 from django_assignment_timeout.notifiers.fcm.responses import classify, combine
 
@@ -79,7 +99,7 @@ logger = logging.getLogger("django_assignment_timeout.notifiers.fcm")
 
 __all__ = ["MAX_CHUNK", "FCMNotifier", "default_token_resolver"]
 
-#: send_each refuses more than 500 messages.
+#: Messages per call (send_each_async refuses more than 500).
 MAX_CHUNK = 500
 _CHECK = "assignment_timeout"
 
@@ -113,6 +133,9 @@ class FCMNotifier(BaseNotifier):
             "target",
             "android_priority",
             "fcm_url",
+            "max_concurrency",
+            "ended_offer_ttl",
+            "transport",
         }
     )
 
@@ -180,6 +203,7 @@ class FCMNotifier(BaseNotifier):
                     id=f"{_CHECK}.E037",
                 )
             )
+        errors += sending_option_errors(where, self.options)
         for name, allowed in (
             ("target", ("token", "fid")),
             ("android_priority", ("high", "normal")),
@@ -215,6 +239,8 @@ class FCMNotifier(BaseNotifier):
         with self._lock:
             if self._app is None:
                 self._app = make_app(self.alias, self.options)
+            else:
+                async_client_ready(self._app, self.options)
             return self._app
 
     # -- sending ------------------------------------------------------------
@@ -229,7 +255,14 @@ class FCMNotifier(BaseNotifier):
         # One entry per message: (notification index, recipient key, token).
         targets: list[tuple[int, str, str]] = []
         messages: list[messaging.Message] = []
+        expired: set[int] = set()
         for index, notification in enumerate(notifications):
+            seconds_left = notification.seconds_left()
+            if seconds_left is not None and seconds_left <= 0:
+                # The offer ended before we got here: a late "new offer" is
+                # worse than none, and it is final (never retried).
+                expired.add(index)
+                continue
             for recipient in notification.recipients:
                 key = recipient_key(recipient)
                 for token in resolved.get(recipient, ()) if resolved else ():
@@ -258,34 +291,33 @@ class FCMNotifier(BaseNotifier):
         results = []
         for index, notification in enumerate(notifications):
             for recipient in notification.recipients:
+                if index in expired:
+                    results.append(
+                        RecipientResult(
+                            notification,
+                            recipient,
+                            Status.EXPIRED,
+                            error="the offer's deadline passed before it was sent",
+                            code="EXPIRED",
+                        )
+                    )
+                    continue
                 tried = per_recipient.get((index, recipient_key(recipient)), [])
                 results.append(combine(notification, recipient, tried))
         return results
 
     def _message(self, notification: Notification, token: str) -> messaging.Message:
-        key = notification.collapse_key or None
-        message = messaging.Message(
-            data=dict(notification.data),
-            notification=messaging.Notification(
-                title=notification.title, body=notification.body
-            ),
-            android=messaging.AndroidConfig(
-                collapse_key=key, priority=self.options.get("android_priority", "high")
-            ),
-            apns=messaging.APNSConfig(
-                headers={"apns-collapse-id": key} if key else None
+        return build_message(
+            notification,
+            token,
+            # Measured again per message: a long batch eats into the time left.
+            seconds_left=notification.seconds_left(),
+            priority=self.options.get("android_priority", "high"),
+            target=self.options.get("target", "token"),
+            ended_offer_ttl=self.options.get(
+                "ended_offer_ttl", DEFAULT_ENDED_OFFER_TTL
             ),
         )
-        if self.options.get("target", "token") == "fid":
-            message.fid = token
-        else:
-            # firebase-admin 7.5+ deprecates the token= constructor argument in
-            # favour of installation ids (fid), but the v1 API still takes
-            # registration tokens in message.token, which is what apps store.
-            # Setting the attribute sends the same JSON without touching the
-            # process-wide warnings filter from the relay's threads.
-            message.token = token
-        return message
 
     def _send_all(
         self, messages: list[messaging.Message]
@@ -297,35 +329,45 @@ class FCMNotifier(BaseNotifier):
         auth_error = refresh_token(self.alias, app)
         if auth_error:
             return [(Status.RETRY, None, auth_error, "AUTH")] * len(messages)
+        limit = int(self.options.get("max_concurrency", DEFAULT_CONCURRENCY))
+        timeout = float(self.options.get("http_timeout", DEFAULT_HTTP_TIMEOUT))
         for start in range(0, len(messages), MAX_CHUNK):
             chunk = messages[start : start + MAX_CHUNK]
             try:
-                batch = messaging.send_each(chunk, app=app)
+                send = TRANSPORTS[self.options.get("transport", "threads")]
+                responses = send(
+                    app,
+                    chunk,
+                    limit=limit,
+                    # Every request has its own timeout; this only stops a
+                    # wedged loop from holding the relay for ever.
+                    timeout=timeout * (len(chunk) // limit + 2),
+                )
+            except TimeoutError as err:
+                error = f"FCM call failed: {err}"
+                logger.warning("Notifier %r: %s", self.alias, error)
+                outcomes.extend(
+                    [(Status.RETRY, None, error[:500], "TIMEOUT")] * len(chunk)
+                )
+                continue
             except (
                 firebase_exceptions.FirebaseError,
                 google.auth.exceptions.GoogleAuthError,
             ) as err:
+                # Only a failed token fetch escapes a transport (each other
+                # failure is its message's answer): every message of every
+                # chunk would fail alike.
                 cause = getattr(err, "cause", None) or err
-                if isinstance(cause, google.auth.exceptions.GoogleAuthError):
-                    # Token fetch failed: every message of every chunk would fail alike.
-                    error = (
-                        f"FCM authentication failed ({type(cause).__name__}): {cause}"
-                    )
-                    logger.error("Notifier %r: %s", self.alias, error)
-                    return outcomes + [(Status.RETRY, None, error[:500], "AUTH")] * (
-                        len(messages) - len(outcomes)
-                    )
-                error = f"FCM call failed: {err}"
-                logger.warning("Notifier %r: %s", self.alias, error)
-                outcomes.extend(
-                    [(Status.RETRY, None, error[:500], "UNKNOWN")] * len(chunk)
+                error = f"FCM authentication failed ({type(cause).__name__}): {cause}"
+                logger.error("Notifier %r: %s", self.alias, error)
+                return outcomes + [(Status.RETRY, None, error[:500], "AUTH")] * (
+                    len(messages) - len(outcomes)
                 )
-                continue
             except ValueError as err:
                 outcomes.extend(
                     [(Status.FAILED, None, f"invalid message: {err}", "INVALID")]
                     * len(chunk)
                 )
                 continue
-            outcomes.extend(classify(response) for response in batch.responses)
+            outcomes.extend(classify(response) for response in responses)
         return outcomes
