@@ -125,7 +125,9 @@ def test_check_e048_an_arming_window_that_does_not_fit_in_the_horizon():
     assert CeleryScheduler("default", fits).check() == []
     # Nothing is armed without a horizon, or without precise tasks.
     for options in ({"eta_horizon": None}, {"precise": False}):
-        scheduler = CeleryScheduler("default", {"app": app, "arm_interval": 40, **options})
+        scheduler = CeleryScheduler(
+            "default", {"app": app, "arm_interval": 40, **options}
+        )
         assert "assignment_timeout.E048" not in check_ids(scheduler)
 
 

@@ -61,7 +61,9 @@ def arm(interval: float | None = None) -> int:
     many it sent; never raises (a failure is logged, the sweep expires those
     offers).
     """
-    return arm_scheduler(configured_arm_interval() if interval is None else float(interval))
+    return arm_scheduler(
+        configured_arm_interval() if interval is None else float(interval)
+    )
 
 
 @shared_task(name=EXPIRE_OFFER, bind=True, ignore_result=True)
