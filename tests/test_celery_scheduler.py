@@ -76,6 +76,8 @@ def test_beat_schedule_reads_arm_interval_from_the_scheduler_options():
         pytest.raises(ConfigurationError, match="arm_interval"),
     ):
         beat_schedule()
+    with pytest.raises(ConfigurationError, match="arm_interval"):
+        beat_schedule(arm_interval=-1)
 
 
 def test_task_names_are_stable():

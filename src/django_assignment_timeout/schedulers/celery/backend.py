@@ -51,6 +51,7 @@ from django_assignment_timeout.schedulers.horizon import (
     ARM_INTERVAL_OPTION,
     HORIZON_OPTION,
     EtaHorizon,
+    arm_interval_of,
     check_arm_interval,
     check_horizon,
     configured_arm_interval,
@@ -184,8 +185,10 @@ def beat_schedule(
     all the work.
     """
     seconds = sweep_interval() if interval is None else float(interval)
-    arm_seconds = configured_arm_interval() if arm_interval is None else arm_interval
-    arm_seconds = float(arm_seconds)
+    if arm_interval is None:
+        arm_seconds = configured_arm_interval()
+    else:  # the option's rule, so a bad value is a ConfigurationError too
+        arm_seconds = arm_interval_of({ARM_INTERVAL_OPTION: arm_interval})
     routing = {} if queue is None else {"queue": queue}
     return {
         PERIODIC_NAME: {
