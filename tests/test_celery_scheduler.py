@@ -15,6 +15,7 @@ from celery.signals import task_postrun
 from django.db import transaction
 from django.test import override_settings
 
+from django_assignment_timeout.exceptions import ConfigurationError
 from django_assignment_timeout.schedulers import get_scheduler
 from django_assignment_timeout.schedulers.celery import CeleryScheduler, beat_schedule
 from django_assignment_timeout.schedulers.celery import tasks as celery_tasks
@@ -39,24 +40,49 @@ def celery_settings(app: str, **options):
     )
 
 
-def test_beat_schedule_is_one_interval_entry_with_a_stable_name():
+def test_beat_schedule_is_a_sweep_and_an_arm_entry_with_stable_names():
     entries = beat_schedule()
     assert entries == {
         "assignment-timeout-sweep": {
             "task": "assignment_timeout.sweep",
             "schedule": 60.0,
-            "kwargs": {"interval": 60.0},
+            # The arm entry arms: the sweep must not add a burst of its own.
+            "kwargs": {"interval": 60.0, "arm": False},
             "options": {"expires": 60.0},
-        }
+        },
+        "assignment-timeout-arm": {
+            "task": "assignment_timeout.arm",
+            "schedule": 5.0,
+            "kwargs": {"interval": 5.0},
+            "options": {"expires": 5.0},
+        },
     }
-    custom = beat_schedule(15, queue="assignments")["assignment-timeout-sweep"]
-    assert custom["schedule"] == 15.0
-    assert custom["kwargs"] == {"interval": 15.0}  # sizes the arming window
-    assert custom["options"] == {"expires": 15.0, "queue": "assignments"}
+    custom = beat_schedule(15, queue="assignments", arm_interval=2)
+    sweep, arm = custom["assignment-timeout-sweep"], custom["assignment-timeout-arm"]
+    assert sweep["schedule"] == 15.0
+    assert sweep["options"] == {"expires": 15.0, "queue": "assignments"}
+    assert arm["schedule"] == 2.0
+    assert arm["kwargs"] == {"interval": 2.0}  # sizes the arming window
+    assert arm["options"] == {"expires": 2.0, "queue": "assignments"}
+
+
+def test_beat_schedule_reads_arm_interval_from_the_scheduler_options():
+    config = {"BACKEND": BACKEND, "OPTIONS": {"arm_interval": "3"}}
+    with override_settings(ASSIGNMENT_TIMEOUT_SCHEDULER=config):
+        assert beat_schedule()["assignment-timeout-arm"]["schedule"] == 3.0
+    bad = {"BACKEND": BACKEND, "OPTIONS": {"arm_interval": 0}}
+    with (
+        override_settings(ASSIGNMENT_TIMEOUT_SCHEDULER=bad),
+        pytest.raises(ConfigurationError, match="arm_interval"),
+    ):
+        beat_schedule()
+    with pytest.raises(ConfigurationError, match="arm_interval"):
+        beat_schedule(arm_interval=-1)
 
 
 def test_task_names_are_stable():
     assert celery_tasks.sweep.name == "assignment_timeout.sweep"
+    assert celery_tasks.arm.name == "assignment_timeout.arm"
     assert celery_tasks.expire_offer.name == "assignment_timeout.expire_offer"
     assert celery_tasks.deliver.name == "assignment_timeout.deliver"
 

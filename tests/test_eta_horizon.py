@@ -106,6 +106,31 @@ def test_check_e045_a_horizon_that_is_not_positive_seconds(bad):
     assert "assignment_timeout.E045" in check_ids(huey)
 
 
+@pytest.mark.parametrize("bad", [0, -1, "often", float("nan"), [5]])
+def test_check_e047_an_arm_interval_that_is_not_positive_seconds(bad):
+    app = celery_app_with(REDIS_URL)
+    options = {"app": app, "arm_interval": bad}
+    assert check_ids(CeleryScheduler("default", options)) == ["assignment_timeout.E047"]
+
+
+def test_check_e048_an_arming_window_that_does_not_fit_in_the_horizon():
+    app = celery_app_with(REDIS_URL)
+    # 1.5 * 40 = 60 is not below a 60 s horizon; 39 s is (the control).
+    [error] = CeleryScheduler(
+        "default", {"app": app, "eta_horizon": 60, "arm_interval": 40}
+    ).check()
+    assert error.id == "assignment_timeout.E048"
+    assert "40 seconds" in error.msg
+    fits = {"app": app, "eta_horizon": 60, "arm_interval": 39}
+    assert CeleryScheduler("default", fits).check() == []
+    # Nothing is armed without a horizon, or without precise tasks.
+    for options in ({"eta_horizon": None}, {"precise": False}):
+        scheduler = CeleryScheduler(
+            "default", {"app": app, "arm_interval": 40, **options}
+        )
+        assert "assignment_timeout.E048" not in check_ids(scheduler)
+
+
 def test_check_e046_a_horizon_not_below_redis_visibility_timeout():
     default = celery_app_with(REDIS_URL)
     assert visibility_timeout(make_app(REDIS_URL)) == ("redis", 3600)
@@ -254,6 +279,34 @@ def test_the_sweep_arms_a_far_offer_once_its_deadline_is_in_the_window(
     assert status(StockRequest, offer.pk) == ("ASSIGNING", 1)
 
 
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_the_arm_task_arms_the_deadlines_of_its_short_window_and_the_sweep_none(
+    redis_queue, driver
+):
+    client, queue = redis_queue
+    offer = StockRequest.objects.create()
+    with celery_settings(queue, eta_horizon=100):
+        offer.offer(driver, timeout=1000)
+        client.delete(queue)  # the offer's deliver task
+        # The window of a 4 s arming tick at horizon 100 s: deadlines in (94, 100].
+        for seconds, armed in ((101, 0), (99, 1), (95, 2), (93, 2), (30, 2)):
+            set_deadline(offer.pk, seconds)
+            before = len(expiry_messages(client, queue))
+            sent = celery_tasks.arm.apply(kwargs={"interval": 4}).get()
+            assert len(expiry_messages(client, queue)) == armed, seconds
+            assert sent == armed - before  # it reports what it sent
+        # The sweep of beat_schedule() leaves arming to the arm entry, even for
+        # a deadline inside its own 60 s tick's window, (10, 100].
+        set_deadline(offer.pk, 50)
+        celery_tasks.sweep.apply(kwargs={"interval": 60, "arm": False}).get()
+        assert len(expiry_messages(client, queue)) == 2
+        # The control: a sweep asked to arm (the default) does arm it.
+        celery_tasks.sweep.apply(kwargs={"interval": 60}).get()
+        assert len(expiry_messages(client, queue)) == 3
+    assert status(StockRequest, offer.pk) == ("ASSIGNING", 1)
+
+
 def set_deadline(pk, seconds: float) -> None:
     """Move an open offer's stored deadline to ``seconds`` from the database's now."""
     StockRequest._base_manager.filter(pk=pk).update(
@@ -289,7 +342,11 @@ def test_a_scheduler_without_a_horizon_arms_nothing():
 def test_a_worker_arms_a_far_offer_expires_it_at_its_deadline_and_sweeps_the_rest(
     children, driver
 ):
-    """No beat: the test sends each sweep tick, so only the armed task can be precise."""
+    """No beat: the test sends each tick, as beat_schedule()'s entries would.
+
+    The sweep (``arm=False``, as its entry passes) expires the due offer and
+    arms nothing; the arm task arms the far one, whose ETA task expires it.
+    """
     queue = f"horizon-worker-{uuid.uuid4().hex[:8]}"
     armed, swept = StockRequest.objects.create(), StockRequest.objects.create()
     options = {"app": f"{APPS}.app", "eta_horizon": 5}
@@ -317,17 +374,23 @@ def test_a_worker_arms_a_far_offer_expires_it_at_its_deadline_and_sweeps_the_res
         # once due, is expired by the sweep the worker runs.
         make_due(StockRequest, swept.pk)
         wait_for(lambda: " ready." in worker.output(), 60, "the worker")
-        # Inside the window of a 2 s tick at horizon 5 s, i.e. (2, 5].
+        # Inside the window of a 2 s arming tick at horizon 5 s, i.e. (2, 5].
         set_deadline(armed.pk, 4.5)
         deadline = StockRequest._base_manager.values_list(EXPIRES_AT, flat=True).get(
             pk=armed.pk
         )
-        celery_tasks.sweep.apply_async(kwargs={"interval": 2}, queue=queue)
+        sweep_args = {"interval": 60, "arm": False}
+        celery_tasks.sweep.apply_async(kwargs=sweep_args, queue=queue)
         wait_for(lambda: expired_events(StockRequest, swept.pk), 30, "the sweep")
+        celery_tasks.arm.apply_async(kwargs={"interval": 2}, queue=queue)
         wait_for(lambda: expired_events(StockRequest, armed.pk), 30, "the armed task")
     output = worker.output()
-    # The one sweep ran before the armed offer was due: the armed task expired it.
-    assert output.count("Task assignment_timeout.sweep[") >= 1
+    # The one sweep ran before the armed offer was due and armed nothing; the
+    # arm task sent its one ETA task, which expired it.
+    received = [line for line in output.splitlines() if line.endswith("] received")]
+    assert sum("assignment_timeout.sweep[" in line for line in received) == 1
+    assert "Task assignment_timeout.arm[" in output, worker.report()
+    assert "Armed 1 ETA task(s)" in output, worker.report()
     assert "'expired': True" in output, worker.report()
     expired_at = armed.assignment_events().get(kind="expired").created_at
     lateness = (expired_at - deadline).total_seconds()

@@ -193,3 +193,6 @@ def test_the_routing_block_routes_every_task_and_the_beat_entry():
     entry = app.conf.beat_schedule["assignment-timeout-sweep"]
     assert entry["task"] == "assignment_timeout.sweep"
     assert entry["options"]["queue"] == "assignments"
+    arm = app.conf.beat_schedule["assignment-timeout-arm"]
+    assert arm["task"] == "assignment_timeout.arm"
+    assert arm["options"]["queue"] == "assignments"

@@ -9,6 +9,11 @@ ETA task only for a deadline inside its horizon, safely below that window;
 later deadlines are armed by the periodic sweep when they come within range
 (:mod:`.arming`), and in the meantime the sweep itself would expire them.
 
+A Celery beat entry of its own arms every ``arm_interval`` seconds (default
+:data:`DEFAULT_ARM_INTERVAL`), in slices: arming once per sweep interval
+published thousands of ETA tasks at once, and that burst delayed the timers
+of offers falling due meanwhile by seconds.
+
 Every ETA task also carries ``expires``: one sweep interval after the
 deadline. A task that could not run by then (workers down) is dropped, since
 the sweep has expired its offer already.
@@ -35,12 +40,17 @@ if TYPE_CHECKING:
     from django.db import models
 
 __all__ = [
+    "ARM_INTERVAL_OPTION",
     "ARM_WINDOW_FACTOR",
+    "DEFAULT_ARM_INTERVAL",
     "DEFAULT_ETA_HORIZON",
     "HORIZON_OPTION",
     "EtaHorizon",
+    "arm_interval_of",
     "arming_window",
+    "check_arm_interval",
     "check_horizon",
+    "configured_arm_interval",
     "horizon_of",
     "task_expires",
     "within_horizon",
@@ -55,7 +65,14 @@ DEFAULT_ETA_HORIZON = 900.0
 #: 2 so that an offer is armed by one tick, at most two, never by every tick.
 ARM_WINDOW_FACTOR = 1.5
 
+#: The OPTIONS key of the Celery backend that sets how often its arm task runs.
+ARM_INTERVAL_OPTION = "arm_interval"
+#: Short, so each arming tick publishes a few dozen tasks, not thousands
+#: (about rate * interval * ARM_WINDOW_FACTOR), yet one cheap indexed query.
+DEFAULT_ARM_INTERVAL = 5.0
+
 _WHERE = f"{SETTING}['OPTIONS']['{HORIZON_OPTION}']"
+_ARM_WHERE = f"{SETTING}['OPTIONS']['{ARM_INTERVAL_OPTION}']"
 
 
 def horizon_of(options: Mapping[str, Any], default: float | None) -> float | None:
@@ -88,6 +105,58 @@ def check_horizon(
     return []
 
 
+def arm_interval_of(options: Mapping[str, Any]) -> float:
+    """Seconds between arming ticks from ``options``; a bad value raises (E047)."""
+    value = options.get(ARM_INTERVAL_OPTION, DEFAULT_ARM_INTERVAL)
+    return positive_seconds(value, _ARM_WHERE, config=True)
+
+
+def configured_arm_interval() -> float:
+    """:func:`arm_interval_of` the ``ASSIGNMENT_TIMEOUT_SCHEDULER`` setting's OPTIONS.
+
+    Read from the setting, not the backend, so that a project's ``celery.py``
+    can build its beat schedule before the app registry is ready.
+    """
+    from django.conf import settings
+
+    config = getattr(settings, SETTING, None)
+    options = config.get("OPTIONS") if isinstance(config, dict) else None
+    return arm_interval_of(options if isinstance(options, dict) else {})
+
+
+def check_arm_interval(
+    options: Mapping[str, Any], horizon: float | None
+) -> list[CheckMessage]:
+    """E047: not positive seconds; E048: its window does not fit in the horizon.
+
+    An offer is armed by the first tick after its deadline came within the
+    horizon; a window of :data:`ARM_WINDOW_FACTOR` intervals reaching past
+    the horizon would arm deadlines late, or not before they are due.
+    """
+    try:
+        interval = arm_interval_of(options)
+    except ConfigurationError as err:
+        return [
+            Error(
+                str(err),
+                hint=f"Seconds, e.g. {DEFAULT_ARM_INTERVAL:g} (the default).",
+                id="assignment_timeout.E047",
+            )
+        ]
+    if horizon is None or ARM_WINDOW_FACTOR * interval < horizon:
+        return []
+    return [
+        Error(
+            f"{_ARM_WHERE} is {interval:g} seconds: its arming window "
+            f"({ARM_WINDOW_FACTOR:g} intervals) does not fit in the eta_horizon "
+            f"({horizon:g} seconds), so offers would be armed late.",
+            hint=f"Keep it well below the horizon, e.g. {DEFAULT_ARM_INTERVAL:g} "
+            "(the default).",
+            id="assignment_timeout.E048",
+        )
+    ]
+
+
 def within_horizon(deadline: datetime, horizon: float | None) -> bool:
     """Whether ``deadline`` is at most ``horizon`` seconds from now.
 
@@ -105,7 +174,7 @@ def task_expires(deadline: datetime) -> datetime:
 
 
 def arming_window(interval: float, horizon: float) -> tuple[float, float]:
-    """The deadlines one sweep tick arms, as seconds from now: ``(low, high]``.
+    """The deadlines one arming tick arms, as seconds from now: ``(low, high]``.
 
     ``high`` is the horizon; ``low`` lies :data:`ARM_WINDOW_FACTOR` intervals
     before it, never in the past (due offers are the sweep's).
@@ -154,7 +223,8 @@ class EtaHorizon:
     def arm_upcoming(self, interval: float) -> int:
         """Send ETA tasks for open offers that came within the horizon.
 
-        Called by the periodic sweep every ``interval`` seconds. Returns how
+        Called every ``interval`` seconds (by Celery's arm task, by Huey's
+        sweep). Returns how
         many tasks it sent; 0 without a horizon (every task was sent at offer
         time) or without precise expiry.
         """

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ARM",
+    "ARM_PERIODIC_NAME",
     "DELIVER",
     "EXPIRE_OFFER",
     "MAX_RECHECKS",
@@ -24,8 +26,12 @@ __all__ = [
 SWEEP = "assignment_timeout.sweep"
 EXPIRE_OFFER = "assignment_timeout.expire_offer"
 DELIVER = "assignment_timeout.deliver"
+#: Arms the ETA tasks of deadlines that came within the horizon (Celery).
+ARM = "assignment_timeout.arm"
 #: The one periodic entry each backend registers (Celery beat key, Huey lock).
 PERIODIC_NAME = "assignment-timeout-sweep"
+#: Celery's second beat entry: arming, in slices far shorter than the sweep's.
+ARM_PERIODIC_NAME = "assignment-timeout-arm"
 #: How often a precise task that ran before its deadline (clock skew between
 #: worker and database) re-schedules itself before leaving the offer to the sweep.
 MAX_RECHECKS = 3

@@ -12,7 +12,7 @@ and one line in the project's ``celery.py``::
     from django_assignment_timeout.schedulers.celery import beat_schedule
     app.conf.beat_schedule.update(beat_schedule())
 
-Task names are stable: ``assignment_timeout.sweep``,
+Task names are stable: ``assignment_timeout.sweep``, ``assignment_timeout.arm``,
 ``assignment_timeout.expire_offer`` and ``assignment_timeout.deliver``.
 
 OPTIONS:
@@ -23,14 +23,17 @@ OPTIONS:
   celery_app``, the standard layout). Never Celery's fallback default app:
   with neither, check E026 names what to set and nothing is sent.
 * ``queue``, ``routing_key``, ``exchange``, ``priority``: routing for every
-  task this backend sends (and for the beat entry from :func:`beat_schedule`).
+  task this backend sends (and for the beat entries from :func:`beat_schedule`).
 * ``retry``, ``retry_policy``: Celery's publish retry options; lower them so
   an offer made while the broker is down does not wait for retries.
 * ``precise`` (default True): send one ETA task per offer, at its deadline.
 * ``eta_horizon`` (default 900 seconds): send that ETA task only for a
-  deadline at most this far ahead; the beat sweep arms later ones when they
-  come within range. Must stay below the broker's redelivery window, Redis'
-  or SQS' ``visibility_timeout`` (check E046). ``None``: no horizon.
+  deadline at most this far ahead; the beat's arm entry arms later ones when
+  they come within range. Must stay below the broker's redelivery window,
+  Redis' or SQS' ``visibility_timeout`` (check E046). ``None``: no horizon.
+* ``arm_interval`` (default 5 seconds): how often that arm entry runs, each
+  time for the deadlines of the last few seconds. Positive (check E047), its
+  window of 1.5 intervals inside the horizon (check E048).
 * ``deliver`` (default True): send a delivery task after events are written.
 """
 
@@ -45,13 +48,19 @@ from django_assignment_timeout.conf import sweep_interval
 from django_assignment_timeout.exceptions import ConfigurationError, MissingExtraError
 from django_assignment_timeout.schedulers.base import BaseScheduler
 from django_assignment_timeout.schedulers.horizon import (
+    ARM_INTERVAL_OPTION,
     HORIZON_OPTION,
     EtaHorizon,
+    arm_interval_of,
+    check_arm_interval,
     check_horizon,
+    configured_arm_interval,
     horizon_of,
     task_expires,
 )
 from django_assignment_timeout.schedulers.protocol import (
+    ARM,
+    ARM_PERIODIC_NAME,
     DELIVER,
     EXPIRE_OFFER,
     PERIODIC_NAME,
@@ -158,22 +167,44 @@ def visibility_timeout(app: celery.Celery) -> tuple[str, float] | None:
 
 
 def beat_schedule(
-    interval: float | None = None, *, queue: str | None = None
+    interval: float | None = None,
+    *,
+    queue: str | None = None,
+    arm_interval: float | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The one beat entry, ``{"assignment-timeout-sweep": {...}}``.
+    """The two beat entries, ``"assignment-timeout-sweep"`` and ``"assignment-timeout-arm"``.
 
-    ``interval`` defaults to ``ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL`` seconds (an
-    interval, never a crontab). The entry's messages expire after one
-    interval, so a beat that kept sending while every worker was down does
-    not leave a pile of sweeps behind: the next one does all the work.
+    The sweep runs every ``interval`` seconds (default
+    ``ASSIGNMENT_TIMEOUT_SWEEP_INTERVAL``; an interval, never a crontab). The
+    arm task runs every ``arm_interval`` seconds (default the scheduler's
+    ``arm_interval`` option, 5): it sends the ETA tasks of deadlines that came
+    within the horizon since its last run, a few at a time, and the sweep
+    entry asks the sweep not to arm as well. Each entry's messages expire
+    after one of its intervals, so a beat that kept sending while every
+    worker was down does not leave a pile of them behind: the next one does
+    all the work.
     """
     seconds = sweep_interval() if interval is None else float(interval)
-    options: dict[str, Any] = {"expires": seconds}
-    if queue is not None:
-        options["queue"] = queue
-    # The sweep arms ETA tasks for a window sized by the interval it runs at.
-    entry = {"task": SWEEP, "schedule": seconds, "kwargs": {"interval": seconds}}
-    return {PERIODIC_NAME: {**entry, "options": options}}
+    if arm_interval is None:
+        arm_seconds = configured_arm_interval()
+    else:  # the option's rule, so a bad value is a ConfigurationError too
+        arm_seconds = arm_interval_of({ARM_INTERVAL_OPTION: arm_interval})
+    routing = {} if queue is None else {"queue": queue}
+    return {
+        PERIODIC_NAME: {
+            "task": SWEEP,
+            "schedule": seconds,
+            "kwargs": {"interval": seconds, "arm": False},
+            "options": {"expires": seconds, **routing},
+        },
+        # Its interval sizes the window each run arms.
+        ARM_PERIODIC_NAME: {
+            "task": ARM,
+            "schedule": arm_seconds,
+            "kwargs": {"interval": arm_seconds},
+            "options": {"expires": arm_seconds, **routing},
+        },
+    }
 
 
 class CeleryScheduler(EtaHorizon, BaseScheduler):
@@ -187,7 +218,14 @@ class CeleryScheduler(EtaHorizon, BaseScheduler):
     supports_precise_expiry = True
     supports_deferred_delivery = True
     known_options = frozenset(
-        {"app", "precise", "deliver", HORIZON_OPTION, *ROUTING_OPTIONS}
+        {
+            "app",
+            "precise",
+            "deliver",
+            HORIZON_OPTION,
+            ARM_INTERVAL_OPTION,
+            *ROUTING_OPTIONS,
+        }
     )
 
     def __init__(self, alias: str, options: dict[str, Any] | None = None) -> None:
@@ -223,10 +261,14 @@ class CeleryScheduler(EtaHorizon, BaseScheduler):
         from django_assignment_timeout.schedulers.celery import tasks  # noqa: F401
 
     def check(self) -> list[CheckMessage]:
-        """Unknown options (E021); bad ``app`` (E023), none (E026); the horizon (E045, E046)."""
+        """Unknown options (E021); bad ``app`` (E023), none (E026); the horizon
+        (E045, E046); ``arm_interval`` (E047, E048)."""
         errors = super().check()
         bad_horizon = check_horizon(self.options, self.default_eta_horizon)
         errors.extend(bad_horizon)
+        if not bad_horizon:
+            horizon = self.eta_horizon if self.precise else None
+            errors.extend(check_arm_interval(self.options, horizon))
         path = self.options.get("app")
         if path is None:
             errors.extend(self._check_project_app())
