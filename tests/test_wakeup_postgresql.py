@@ -93,6 +93,9 @@ def test_a_lost_listener_falls_back_to_probing_and_reconnects(children):
         settings={"ASSIGNMENT_TIMEOUT_WAKE_PROBE_INTERVAL": 0.25},
     )
     first = wait_for(lambda: listener_pid(controller), 60, "the loop's listener")
+    # Its Django connection too, or new connections are refused before the
+    # loop's first sweep opens it (seen in CI under load): then nothing sweeps.
+    wait_for(lambda: loop_connection_pid(controller), 60, "the loop's connection")
     try:
         admin.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS false')
         controller.execute("SELECT pg_terminate_backend(%s)", [first])
@@ -107,10 +110,14 @@ def test_a_lost_listener_falls_back_to_probing_and_reconnects(children):
     finally:
         admin.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS true')
         admin.close()
-    second = wait_for(lambda: listener_pid(controller), 60, "the listener to return")
-    assert second != first
-    assert loop.alive(), loop.report()
-    controller.close()
+    try:
+        second = wait_for(
+            lambda: listener_pid(controller), 60, "the listener to return"
+        )
+        assert second != first
+        assert loop.alive(), loop.report()
+    finally:
+        controller.close()
 
 
 def test_a_reconnected_listener_is_woken_again(children):
@@ -211,6 +218,16 @@ def listener_pid(controller, app_name=APP_NAME):
     row = controller.execute(
         "SELECT pid FROM pg_stat_activity WHERE application_name = %s"
         " AND query LIKE 'LISTEN%%' AND datname = current_database()",
+        [app_name],
+    ).fetchone()
+    return row and row[0]
+
+
+def loop_connection_pid(controller, app_name=APP_NAME):
+    """The backend of the loop's Django connection (not its listener), if open."""
+    row = controller.execute(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = %s"
+        " AND query NOT LIKE 'LISTEN%%' AND datname = current_database()",
         [app_name],
     ).fetchone()
     return row and row[0]
