@@ -15,6 +15,7 @@ from django_assignment_timeout.heartbeat import forget_beats
 from django_assignment_timeout.notifiers import locmem
 from tests import services
 from tests.support.children import Children
+from tests.support.fcm_fake import FakeFCM
 from tests.testapp.models import Driver, StockRequest, Ticket
 
 TESTS = Path(__file__).resolve().parent
@@ -131,6 +132,13 @@ def _forget_sweeper_beats():
     forget_beats()
     yield
     forget_beats()
+
+
+@pytest.fixture
+def fake():
+    """A fake FCM v1 server on 127.0.0.1, for the real firebase-admin SDK."""
+    with FakeFCM() as server:
+        yield server
 
 
 @pytest.fixture

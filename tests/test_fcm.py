@@ -35,12 +35,6 @@ def _no_proxy(monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
 
 
-@pytest.fixture
-def fake():
-    with FakeFCM() as server:
-        yield server
-
-
 def _settings(fake, **options):
     config = {"BACKEND": BACKEND, "OPTIONS": fake.notifier_options(**options)}
     return override_settings(

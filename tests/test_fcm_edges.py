@@ -29,7 +29,6 @@ from django_assignment_timeout.notifiers.fcm import (
     default_token_resolver,
 )
 from tests.support import fcm_fake
-from tests.support.fcm_fake import FakeFCM
 
 BACKEND = "django_assignment_timeout.notifiers.fcm.FCMNotifier"
 
@@ -40,12 +39,6 @@ def _environment(monkeypatch):
     # The project id must come from the key or the options, never the machine.
     for name in ("GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "FIREBASE_CONFIG"):
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def fake():
-    with FakeFCM() as server:
-        yield server
 
 
 def notifier(**options):

@@ -28,7 +28,6 @@ from django_assignment_timeout.notifiers.base import Notification, Status
 from django_assignment_timeout.options import EXPIRES_AT
 from django_assignment_timeout.sweep import sweep
 from django_assignment_timeout.testing import make_due
-from tests.support.fcm_fake import FakeFCM
 from tests.testapp.models import Driver, StockRequest
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -45,12 +44,6 @@ def two_devices(recipients: list[Any]) -> dict[Any, list[str]]:
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-
-
-@pytest.fixture
-def fake():
-    with FakeFCM() as server:
-        yield server
 
 
 def _settings(fake, **options):

@@ -25,7 +25,6 @@ from django_assignment_timeout.models import (
 )
 from django_assignment_timeout.notifications import make_notification
 from django_assignment_timeout.notifiers.base import recipient_key
-from tests.support.fcm_fake import FakeFCM
 from tests.testapp.models import Driver, StockRequest
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,12 +35,6 @@ BACKEND = "django_assignment_timeout.notifiers.fcm.FCMNotifier"
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-
-
-@pytest.fixture
-def fake():
-    with FakeFCM() as server:
-        yield server
 
 
 @pytest.fixture
