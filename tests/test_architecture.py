@@ -70,7 +70,8 @@ FLOORS = [
         ],
     ),
     ("port loaders", [f"={NAME}.schedulers", f"={NAME}.notifiers"]),
-    ("event", [f"{NAME}.events", f"{NAME}.heartbeat", f"{NAME}.recipient_delivery"]),
+    ("event", [f"{NAME}.events", f"{NAME}.heartbeat", f"{NAME}.recipient_delivery",
+      f"{NAME}.dispatch_chain"]),
     (
         "core",
         [
@@ -83,6 +84,8 @@ FLOORS = [
             f"{NAME}.wakeup",
             f"{NAME}.retention",
             f"{NAME}.status",
+            f"{NAME}.chains",
+            f"{NAME}.reminders",
         ],
     ),
     ("checks of declarations", [f"={NAME}.checks", f"{NAME}.checks.models"]),

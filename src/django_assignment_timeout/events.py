@@ -34,6 +34,16 @@ class EventKind(models.TextChoices):
     ACCEPTED = "accepted", _("accepted")
     REJECTED = "rejected", _("rejected")
     EXPIRED = "expired", _("expired")
+    #: The dispatcher ended the offer before its deadline.
+    WITHDRAWN = "withdrawn", _("withdrawn")
+    #: The dispatcher moved the open offer's deadline (one event per extension,
+    #: numbered by ``sequence``).
+    EXTENDED = "extended", _("extended")
+    #: The assignee was reminded that the open offer ends soon.
+    REMINDED = "reminded", _("reminded")
+    #: A dispatch chain ran out of candidates, attempts or time; the
+    #: assignment is pending and the dispatcher has to act.
+    EXHAUSTED = "exhausted", _("exhausted")
 
 
 class DeliveryState(models.TextChoices):
@@ -132,11 +142,12 @@ class AssignmentEventQuerySet(models.QuerySet["AssignmentEvent"]):
 
 
 class AssignmentEvent(models.Model):
-    """One offered / accepted / rejected / expired transition.
+    """One transition of an offer (see :class:`EventKind`).
 
     Written in the same transaction as the change it records, it is both the
-    audit trail and the notification outbox. (assignment, attempt, kind) is
-    unique: the backstop of exactly-once expiry.
+    audit trail and the notification outbox. (assignment, attempt, kind,
+    sequence) is unique, and ``sequence`` is 0 for every kind but
+    ``extended``: the backstop of exactly-once expiry.
     """
 
     content_type = models.ForeignKey(
@@ -155,6 +166,9 @@ class AssignmentEvent(models.Model):
     )
     deadline = models.DateTimeField(_("offer deadline"), null=True, blank=True)
     reason = models.TextField(_("reason"), blank=True, default="", db_default="")
+    #: 0 for every kind that happens at most once per attempt; the ordinal of
+    #: an ``extended`` event (an offer can be extended more than once).
+    sequence = models.PositiveIntegerField(_("sequence"), default=0, db_default=0)
     created_at = models.DateTimeField(_("created at"), db_default=DatabaseNow())
 
     # Delivery state, owned by the relay (:mod:`.delivery`). next_attempt_at is set
@@ -185,8 +199,8 @@ class AssignmentEvent(models.Model):
         verbose_name_plural = _("assignment events")
         constraints = [
             models.UniqueConstraint(
-                fields=["content_type", "object_pk", "attempt", "kind"],
-                name="assignment_event_once_per_attempt",
+                fields=["content_type", "object_pk", "attempt", "kind", "sequence"],
+                name="assignment_event_once_per_step",
             ),
         ]
         indexes = [

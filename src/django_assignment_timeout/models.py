@@ -19,6 +19,12 @@ from django.utils.translation import gettext_lazy as _
 
 from django_assignment_timeout import lifecycle
 from django_assignment_timeout.checks.models import check_model
+from django_assignment_timeout.dispatch_chain import (
+    ChainEnd,
+    ChainState,
+    DispatchChain,
+    DispatchTurn,
+)
 from django_assignment_timeout.events import (
     AssignmentEvent,
     AssignmentEventQuerySet,
@@ -52,6 +58,10 @@ __all__ = [
     "AssignmentEvent",
     "AssignmentEventQuerySet",
     "AssignmentManager",
+    "ChainEnd",
+    "ChainState",
+    "DispatchChain",
+    "DispatchTurn",
     "AssignmentQuerySet",
     "DeliveryState",
     "EventKind",

@@ -76,6 +76,11 @@ class AssignmentOptions:
     assignee_field: str = "assignee"
     clear_fields: tuple[str, ...] = ()
     timeout: TimeoutSpec = None
+    #: The dispatch policy (:mod:`.policies`), or None: offered by hand only.
+    dispatch: Any = None
+    #: Seconds (or a timedelta) before an open offer's deadline at which its
+    #: assignee is reminded; None: no reminder.
+    remind_before: float | int | timedelta | None = None
 
     @classmethod
     def from_model(cls, model: type[models.Model]) -> AssignmentOptions:
@@ -88,6 +93,8 @@ class AssignmentOptions:
             "accepted",
             "assignee_field",
             "timeout",
+            "dispatch",
+            "remind_before",
         )
         values: dict[str, Any] = {
             name: getattr(meta, name) for name in names if hasattr(meta, name)
