@@ -57,6 +57,7 @@ FLOORS = [
             f"{NAME}.options",
             f"{NAME}.backends",
             f"{NAME}.expressions",
+            f"{NAME}.policies",
             f"={NAME}",  # the package's __init__ only: exceptions and __version__
         ],
     ),
@@ -70,8 +71,15 @@ FLOORS = [
         ],
     ),
     ("port loaders", [f"={NAME}.schedulers", f"={NAME}.notifiers"]),
-    ("event", [f"{NAME}.events", f"{NAME}.heartbeat", f"{NAME}.recipient_delivery",
-      f"{NAME}.dispatch_chain"]),
+    (
+        "event",
+        [
+            f"{NAME}.events",
+            f"{NAME}.heartbeat",
+            f"{NAME}.recipient_delivery",
+            f"{NAME}.dispatch_chain",
+        ],
+    ),
     (
         "core",
         [
@@ -88,7 +96,10 @@ FLOORS = [
             f"{NAME}.reminders",
         ],
     ),
-    ("checks of declarations", [f"={NAME}.checks", f"{NAME}.checks.models"]),
+    (
+        "checks of declarations",
+        [f"={NAME}.checks", f"{NAME}.checks.models", f"{NAME}.checks.dispatch"],
+    ),
     ("model", [f"{NAME}.queryset", f"{NAME}.models"]),
     (
         "leaves",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from django_assignment_timeout.exceptions import (
+    AlreadyDispatching,
     AlreadyOffered,
     AlreadyTaken,
     AssignmentError,
@@ -20,6 +21,7 @@ from django_assignment_timeout.exceptions import (
     InvalidNotification,
     MissingExtraError,
     NoActiveOffer,
+    NoCandidate,
     NotifierError,
     NotOfferedToYou,
     OfferExpired,
@@ -34,6 +36,7 @@ except PackageNotFoundError:  # pragma: no cover - only when run from a bare che
     __version__ = "0+unknown"
 
 __all__ = [
+    "AlreadyDispatching",
     "AlreadyOffered",
     "AlreadyTaken",
     "AssignmentError",
@@ -43,6 +46,7 @@ __all__ = [
     "InvalidNotification",
     "MissingExtraError",
     "NoActiveOffer",
+    "NoCandidate",
     "NotOfferedToYou",
     "NotifierError",
     "OfferExpired",

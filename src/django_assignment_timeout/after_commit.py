@@ -24,6 +24,7 @@ logger = logging.getLogger("django_assignment_timeout")
 
 __all__ = [
     "after_answer",
+    "after_exhausted",
     "after_expiry",
     "after_offer",
     "announce_expiry",
@@ -130,4 +131,23 @@ def after_expiry(
 ) -> None:
     """Announce committed expiries and trigger their delivery."""
     announce_expiry(model, expired)
+    schedule_delivery()
+
+
+def after_exhausted(
+    model: type[models.Model],
+    pk: Any,
+    attempt: int,
+    reason: str,
+    event: AssignmentEvent,
+) -> None:
+    """Announce a dispatch chain that ran out, and trigger delivery of its event."""
+    send_signal(
+        signals.assignment_exhausted,
+        model,
+        pk=pk,
+        attempt=attempt,
+        reason=reason,
+        event=event,
+    )
     schedule_delivery()

@@ -110,6 +110,22 @@ class AlreadyOffered(TransitionError):
     default_message = "This assignment is not pending; it can not be offered."
 
 
+class AlreadyDispatching(TransitionError):
+    """A dispatch chain is already running for this assignment (HTTP 409)."""
+
+    http_status = 409
+    code = "already_dispatching"
+    default_message = "A dispatch chain is already running for this assignment."
+
+
+class NoCandidate(TransitionError):
+    """A dispatch chain could not start: no candidate is left to offer it to (HTTP 409)."""
+
+    http_status = 409
+    code = "no_candidate"
+    default_message = "No candidate is left to offer this assignment to."
+
+
 class OfferNotDue(TransitionError):
     """The offer's deadline has not passed, so it can not be expired yet (HTTP 409)."""
 
@@ -154,6 +170,7 @@ class NotifierError(AssignmentError):
 
 
 __all__ = [
+    "AlreadyDispatching",
     "AlreadyOffered",
     "AlreadyTaken",
     "AssignmentError",
@@ -163,6 +180,7 @@ __all__ = [
     "InvalidNotification",
     "MissingExtraError",
     "NoActiveOffer",
+    "NoCandidate",
     "NotOfferedToYou",
     "NotifierError",
     "OfferExpired",

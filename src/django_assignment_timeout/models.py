@@ -12,12 +12,13 @@ import contextlib
 import hashlib
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
 from django.db.models.signals import class_prepared
 from django.utils.translation import gettext_lazy as _
 
-from django_assignment_timeout import lifecycle
+from django_assignment_timeout import chains, lifecycle
 from django_assignment_timeout.checks.models import check_model
 from django_assignment_timeout.dispatch_chain import (
     ChainEnd,
@@ -58,12 +59,12 @@ __all__ = [
     "AssignmentEvent",
     "AssignmentEventQuerySet",
     "AssignmentManager",
+    "AssignmentQuerySet",
     "ChainEnd",
     "ChainState",
+    "DeliveryState",
     "DispatchChain",
     "DispatchTurn",
-    "AssignmentQuerySet",
-    "DeliveryState",
     "EventKind",
     "ExpiringAssignmentMixin",
     "RecipientDelivery",
@@ -176,6 +177,31 @@ class ExpiringAssignmentMixin(models.Model):
             )
         finally:
             self._refresh_assignment()
+
+    def start_dispatch(self) -> AssignmentEvent:
+        """Start the model's dispatch policy; returns the first ``offered`` event.
+
+        See :func:`~django_assignment_timeout.chains.start_dispatch`.
+        """
+        try:
+            return chains.start_dispatch(type(self), self.pk, using=self._state.db)
+        finally:
+            self._refresh_assignment()
+
+    def stop_dispatch(self) -> bool:
+        """End this assignment's running dispatch chain; whether one was running."""
+        return chains.stop_dispatch(type(self), self.pk, using=self._state.db)
+
+    def dispatch_chains(self) -> models.QuerySet[DispatchChain]:
+        """This assignment's dispatch chains, oldest first."""
+        content_type = ContentType.objects.db_manager(self._state.db).get_for_model(
+            type(self)
+        )
+        return (
+            DispatchChain.objects.using(self._state.db)
+            .filter(content_type=content_type, object_pk=str(self.pk))
+            .order_by("pk")
+        )
 
     @classmethod
     def check(cls, **kwargs: Any) -> list[Any]:

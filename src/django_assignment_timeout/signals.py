@@ -13,6 +13,7 @@ from django.dispatch import Signal
 __all__ = [
     "ExpiredOffer",
     "assignment_accepted",
+    "assignment_exhausted",
     "assignment_expired",
     "assignment_offered",
     "assignment_rejected",
@@ -49,6 +50,14 @@ assignment_rejected = Signal()
 #: once for a single expiry), never with model instances.
 #: Arguments: ``sender``, ``expired`` (list of :class:`ExpiredOffer`).
 assignment_expired = Signal()
+
+#: A dispatch chain ended without an accept: no candidate, attempt or time
+#: was left, and the assignment is pending. Sent after the step's commit by
+#: the relay that took it. Arguments: ``sender``, ``pk``, ``attempt`` (the
+#: chain's last offer), ``reason`` (a
+#: :class:`~django_assignment_timeout.dispatch_chain.ChainEnd` value),
+#: ``event`` (the ``exhausted`` event).
+assignment_exhausted = Signal()
 
 #: FCM said a device token is no longer valid (UNREGISTERED, SENDER_ID_MISMATCH,
 #: or INVALID_ARGUMENT about the token): deactivate it. Sent by the relay,

@@ -98,11 +98,13 @@ def parse_integer(
     return number
 
 
-def require_attempt(attempt: object, *, high: int | None = None) -> int | None:
-    """``attempt`` as a positive int (parsed like a key), or None."""
+def require_attempt(
+    attempt: object, *, high: int | None = None, name: str = "attempt", low: int = 1
+) -> int | None:
+    """``attempt`` as an int from ``low`` (parsed like a key), or None."""
     if attempt is None:
         return None
-    return parse_integer(attempt, "attempt", low=1, high=high)
+    return parse_integer(attempt, name, low=low, high=high)
 
 
 def require_text(value: object, name: str) -> str:

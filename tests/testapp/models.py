@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 
 from django_assignment_timeout.models import ExpiringAssignmentMixin
+from django_assignment_timeout.policies import Sequential
 
 
 class Driver(models.Model):
@@ -63,3 +64,20 @@ class Ticket(ExpiringAssignmentMixin):
         pending, offered, accepted = 0, 1, 2
         clear_fields = ("queue",)
         timeout = 120
+
+
+class Job(ExpiringAssignmentMixin):
+    """A dispatch policy: the drivers whose name starts with the pool, in key order."""
+
+    status = models.CharField(max_length=10, default="pending")
+    assignee = models.ForeignKey(
+        Driver, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    pool = models.CharField(max_length=20, blank=True, default="")
+
+    def dispatch_candidates(self) -> models.QuerySet[Driver]:
+        return Driver.objects.filter(name__startswith=self.pool).order_by("pk")
+
+    class AssignmentMeta:
+        timeout = 60
+        dispatch = Sequential(candidates="dispatch_candidates", max_attempts=3)

@@ -14,6 +14,7 @@ from typing import Any
 from django.core.checks import CheckMessage, Error
 from django.db.models import ForeignKey, Model, OneToOneField
 
+from django_assignment_timeout.checks.dispatch import check_dispatch
 from django_assignment_timeout.exceptions import ConfigurationError
 from django_assignment_timeout.options import (
     MANAGED_FIELDS,
@@ -110,6 +111,7 @@ def check_model(model: type[Model]) -> list[CheckMessage]:
                     id=f"{PREFIX}.E006",
                 )
             )
+    errors.extend(check_dispatch(model, opts.dispatch))
     return errors
 
 

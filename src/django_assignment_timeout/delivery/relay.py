@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import connections, router, transaction
 from django.db.models import F
 
+from django_assignment_timeout.chains import advance_chains
 from django_assignment_timeout.clock import (
     DatabaseNow,
     deadline_in,
@@ -136,7 +137,14 @@ def deliver_pending(
         if not events:
             break
         using = router.db_for_write(AssignmentEvent)
-        outcomes = send_batch(events, notifiers, load_ledgers(events, using))
+        # A dispatch chain's next step comes before the event is sent: an
+        # event whose step failed is not sent and is tried again, step first.
+        stalled = advance_chains(events)
+        ready = [e for e in events if e.pk not in stalled]
+        outcomes = send_batch(ready, notifiers, load_ledgers(ready, using))
+        outcomes += [
+            Outcome(e, "retry", error=stalled[e.pk]) for e in events if e.pk in stalled
+        ]
         record(outcomes, result)
         if len(events) < batch_size:
             break

@@ -19,6 +19,7 @@ from django_assignment_timeout.lifecycle.refusals import (
     why_not_pending,
 )
 from django_assignment_timeout.options import (
+    ATTEMPT,
     MANAGED_FIELDS,
     AssignmentOptions,
     integer_range,
@@ -27,6 +28,7 @@ from django_assignment_timeout.options import (
 from django_assignment_timeout.validation import (
     parse_integer,
     positive_seconds,
+    require_attempt,
     require_text,
     shown,
 )
@@ -34,7 +36,19 @@ from django_assignment_timeout.validation import (
 if TYPE_CHECKING:
     from django.db.models import Field
 
-__all__ = ["offer_seconds", "offer_values"]
+__all__ = ["attempt_argument", "offer_seconds", "offer_values"]
+
+
+def attempt_argument(
+    model: type[models.Model], attempt: Any, using: str, name: str = "attempt"
+) -> int | None:
+    """An ``attempt`` (or ``after_attempt``) argument as an int, or None.
+
+    Parsed like an integer key ("2" from a form is 2), within the column;
+    an offer may follow attempt 0 (none yet), an answer names a real one.
+    """
+    _, high = integer_range(model._meta.get_field(ATTEMPT), using)
+    return require_attempt(attempt, high=high, name=name, low=int(name == "attempt"))
 
 
 def offer_values(

@@ -80,11 +80,14 @@ def why_not_pending(
     pk: Any,
     assignee_pk: Any,
     using: str,
+    after_attempt: int | None = None,
 ) -> AssignmentError:
     """Why an offer changed no row: missing, offered or taken already, or no such assignee.
 
     In that order: the assignment's state is the first thing the caller
-    needs to know, whoever the offer was for.
+    needs to know, whoever the offer was for. An offer pinned with
+    ``after_attempt`` to a pending row offered again since is
+    :class:`.AlreadyOffered` too.
     """
     try:
         row = snapshot(model, opts, pk, using)
@@ -98,6 +101,12 @@ def why_not_pending(
     if status != opts.pending:
         return AlreadyOffered(
             f"This assignment is {status!s}, not {opts.pending!s}; it can not be offered.",
+            pk=pk,
+        )
+    if after_attempt is not None and row[ATTEMPT] != after_attempt:
+        return AlreadyOffered(
+            f"This assignment was offered again since attempt {after_attempt} "
+            f"(it is at attempt {row[ATTEMPT]}).",
             pk=pk,
         )
     if not opts.assignee_rows(assignee_pk, using).exists():

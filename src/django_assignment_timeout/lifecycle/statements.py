@@ -151,12 +151,16 @@ class Statements:
         )
         # The offer: the caller's own values go between head and tail.
         self.offer_head = f"UPDATE {table} SET "
-        self.offer_tail = (
-            f"{s} = %s, {a} = %s, {st} = {now}, {ex} = {self._deadline_sql}, "
-            f"{at} = {at} + 1 WHERE {pk} = %s AND {s} = %s AND {exists}"
-        )
-        if self.update_returns:
-            self.offer_tail += f" RETURNING {at}, {ex}"
+        # Keyed by pinned: only from that attempt (a dispatch step's fence).
+        self.offer_tail: dict[bool, str] = {}
+        for pinned in (False, True):
+            after = f" AND {at} = %s" if pinned else ""
+            self.offer_tail[pinned] = (
+                f"{s} = %s, {a} = %s, {st} = {now}, {ex} = {self._deadline_sql}, "
+                f"{at} = {at} + 1 WHERE {pk} = %s AND {s} = %s{after} AND {exists}"
+            )
+            if self.update_returns:
+                self.offer_tail[pinned] += f" RETURNING {at}, {ex}"
 
         live = f"{pk} = %s AND {s} = %s AND {a} = %s AND {ex} > {now}"
         # The answer, keyed by (kind, pinned to an attempt).

@@ -23,7 +23,11 @@ from django_assignment_timeout.after_commit import (
     after_offer,
 )
 from django_assignment_timeout.exceptions import TransitionError
-from django_assignment_timeout.lifecycle.arguments import offer_seconds, offer_values
+from django_assignment_timeout.lifecycle.arguments import (
+    attempt_argument,
+    offer_seconds,
+    offer_values,
+)
 from django_assignment_timeout.lifecycle.refusals import (
     why_not_answered,
     why_not_expired,
@@ -34,13 +38,10 @@ from django_assignment_timeout.lifecycle.statements import (
     statements_for,
 )
 from django_assignment_timeout.options import (
-    ATTEMPT,
     AssignmentOptions,
-    integer_range,
     options_for,
 )
 from django_assignment_timeout.validation import (
-    require_attempt,
     require_bool,
     require_text,
 )
@@ -59,6 +60,7 @@ def offer(
     assignee: Any,
     *,
     timeout: Any = None,
+    after_attempt: int | str | None = None,
     using: str | None = None,
     **values: Any,
 ) -> AssignmentEvent:
@@ -67,14 +69,17 @@ def offer(
     ``timeout`` (seconds or a timedelta) overrides the model's timeout for
     this offer; ``values`` sets other fields at the same time (GTS:
     ``assignment_mode="MANUAL"``), each cleaned as ``full_clean`` would.
-    Raises :class:`.AssignmentNotFound`, :class:`.AlreadyOffered` or
-    :class:`.AlreadyTaken` when the row is not pending, and
-    :class:`.InvalidArgument` for a bad argument or an assignee that does not
-    exist.
+    ``after_attempt`` offers only if the latest offer is still that attempt
+    (0: none): a compare-and-set for dispatch steps. Raises
+    :class:`.AssignmentNotFound`, :class:`.AlreadyOffered` or
+    :class:`.AlreadyTaken` when the row is not pending (or was offered again
+    since ``after_attempt``), :class:`.InvalidArgument` for a bad argument.
     """
     opts = options_for(model)
     using = using or router.db_for_write(model)
     pk = opts.key(pk, using)
+    after_attempt = attempt_argument(model, after_attempt, using, name="after_attempt")
+    pinned = after_attempt is not None
     assignee_pk = opts.assignee_pk(assignee, using)
     values = offer_values(opts, values, using)
     seconds = offer_seconds(model, opts, pk, assignee, assignee_pk, timeout, using)
@@ -97,12 +102,14 @@ def offer(
         *statements.deadline_params(seconds, connection),
         pk_value,
         statements.pending,
+        *([after_attempt] if pinned else []),
         assignee,
     ]
     content_type = _content_type(model, using)
     with _transaction(using), connection.cursor() as cursor:
         cursor.execute(
-            statements.offer_head + extra_sql + statements.offer_tail, update_params
+            statements.offer_head + extra_sql + statements.offer_tail[pinned],
+            update_params,
         )
         event = None
         if statements.update_returns:
@@ -143,7 +150,7 @@ def offer(
                 robust=True,
             )
             return event
-    raise why_not_pending(model, opts, pk, assignee_pk, using)
+    raise why_not_pending(model, opts, pk, assignee_pk, using, after_attempt)
 
 
 def accept(
@@ -167,7 +174,7 @@ def accept(
         opts,
         opts.key(pk, using),
         opts.assignee_pk(assignee, using),
-        _attempt(model, attempt, using),
+        attempt_argument(model, attempt, using),
         using,
         kind="accepted",
     )
@@ -186,7 +193,7 @@ def reject(
     opts = options_for(model)
     using = using or router.db_for_write(model)
     pk, assignee_pk = opts.key(pk, using), opts.assignee_pk(assignee, using)
-    attempt = _attempt(model, attempt, using)
+    attempt = attempt_argument(model, attempt, using)
     require_text(reason, "reason")
     return _answer(
         model,
@@ -218,7 +225,7 @@ def expire(
     opts = options_for(model)
     using = using or router.db_for_write(model)
     pk = opts.key(pk, using)
-    attempt = _attempt(model, attempt, using)
+    attempt = attempt_argument(model, attempt, using)
     require_bool(force, "force")
     statements = statements_for(model, using)
     connection = connections[using]
@@ -380,12 +387,6 @@ def _transaction(using: str) -> transaction.Atomic:
 def _content_type(model: type[models.Model], using: str) -> Any:
     # ContentType's own per-database cache: one dictionary lookup.
     return ContentType.objects.db_manager(using).get_for_model(model).pk
-
-
-def _attempt(model: type[models.Model], attempt: Any, using: str) -> int | None:
-    # Parsed like an integer key ("2" from a form is 2), within the column.
-    _, high = integer_range(model._meta.get_field(ATTEMPT), using)
-    return require_attempt(attempt, high=high)
 
 
 def _expire_quietly(

@@ -1,0 +1,83 @@
+"""System checks of a model's dispatch policy, ``AssignmentMeta.dispatch`` (E090-E094)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.core.checks import CheckMessage, Error
+from django.db.models import Model
+
+from django_assignment_timeout.policies import ORDERS, Sequential
+
+__all__ = ["check_dispatch"]
+
+PREFIX = "assignment_timeout"
+
+
+def check_dispatch(model: type[Model], policy: Any) -> list[CheckMessage]:
+    """Validate ``policy``, the ``AssignmentMeta.dispatch`` of ``model`` (None: none)."""
+    if policy is None:
+        return []
+    where = f"{model._meta.label}.AssignmentMeta.dispatch"
+
+    def error(message: str, hint: str, id: str) -> Error:
+        return Error(message, hint=hint, obj=model, id=id)
+
+    if not isinstance(policy, Sequential):
+        return [
+            error(
+                f"{where} is {policy!r}, not a dispatch policy.",
+                "Use django_assignment_timeout.policies.Sequential(...).",
+                id=f"{PREFIX}.E090",
+            )
+        ]
+    errors = []
+    method = (
+        getattr(model, policy.candidates, None)
+        if isinstance(policy.candidates, str)
+        else None
+    )
+    if not callable(method):
+        errors.append(
+            error(
+                f"{where}.candidates is {policy.candidates!r}, which is not a "
+                f"method of {model._meta.label}.",
+                "Name a method that returns the assignees to offer to, best first.",
+                id=f"{PREFIX}.E091",
+            )
+        )
+    if policy.order not in ORDERS:
+        errors.append(
+            error(
+                f"{where}.order is {policy.order!r}.",
+                f"Use one of: {', '.join(ORDERS)}.",
+                id=f"{PREFIX}.E092",
+            )
+        )
+    attempts = policy.max_attempts
+    if attempts is not None and (
+        isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1
+    ):
+        errors.append(
+            error(
+                f"{where}.max_attempts is {attempts!r}.",
+                "Use a positive integer, or None for no limit.",
+                id=f"{PREFIX}.E093",
+            )
+        )
+    deadline = policy.deadline
+    seconds = deadline.total_seconds() if isinstance(deadline, timedelta) else deadline
+    if deadline is not None and (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, (int, float))
+        or not 0 < seconds < float("inf")
+    ):
+        errors.append(
+            error(
+                f"{where}.deadline is {deadline!r}.",
+                "Use a positive number of seconds or a timedelta, or None.",
+                id=f"{PREFIX}.E094",
+            )
+        )
+    return errors
