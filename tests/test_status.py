@@ -31,7 +31,11 @@ def _by_model(status):
 
 def test_an_idle_project_reads_as_zeros_and_nones():
     status = current_status()
-    assert set(_by_model(status)) == {"testapp.StockRequest", "testapp.Ticket"}
+    assert set(_by_model(status)) == {
+        "testapp.StockRequest",
+        "testapp.Ticket",
+        "testapp.Job",
+    }
     for model in status.models:
         assert (model.open_offers, model.due_offers) == (0, 0)
         assert model.oldest_overdue_seconds is None

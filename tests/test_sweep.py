@@ -61,12 +61,20 @@ def test_sweep_one_model_and_a_queryset(driver, user):
     ticket.offer(user)
     make_due(StockRequest)
     make_due(Ticket)
-    assert count_due() == {"testapp.StockRequest": 4, "testapp.Ticket": 1}
+    assert count_due() == {
+        "testapp.StockRequest": 4,
+        "testapp.Ticket": 1,
+        "testapp.Job": 0,
+    }
     assert count_due([Ticket]) == {"testapp.Ticket": 1}
     assert sweep([Ticket]).by_model == {"testapp.Ticket": 1}
     subset = StockRequest.objects.filter(pk__in=[rows[0].pk, rows[1].pk])
     assert subset.expire_due().expired_count == 2
-    assert count_due() == {"testapp.StockRequest": 2, "testapp.Ticket": 0}
+    assert count_due() == {
+        "testapp.StockRequest": 2,
+        "testapp.Ticket": 0,
+        "testapp.Job": 0,
+    }
 
 
 def test_batches_and_the_batch_limit(driver):

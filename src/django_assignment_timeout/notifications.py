@@ -13,6 +13,11 @@ The default (:func:`default_notifications`) is:
   message expires with the offer (``expires_at`` is the offer's deadline):
   a push service drops it at the deadline, and a relay that reaches it later
   does not send it;
+* ``reminded``: the assignee gets "Offer ends soon" ("Less than 1 minute left
+  to accept ..."), on the same terms as ``offered``: only while that attempt
+  is still the open offer, under its collapse key, expiring at its deadline.
+  The minutes are the time the offer had left when the reminder was written
+  (both ends on the database clock), rounded up: still true when it arrives;
 * ``accepted``, ``rejected`` and ``expired``: the assignee gets the message
   that ends the offer ("Offer accepted", "Offer declined", "Offer expired"),
   under the offer's collapse key, so it replaces the offer on every device
@@ -28,9 +33,10 @@ mobile app needs, and :func:`offer_notification` /
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import TYPE_CHECKING, Any
 
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext, gettext_noop, ngettext
 
 from django_assignment_timeout.notifiers.base import Notification
 from django_assignment_timeout.options import ATTEMPT, EXPIRES_AT, options_for
@@ -56,6 +62,7 @@ __all__ = [
     "offer_ended_notification",
     "offer_notification",
     "prime_assignee",
+    "reminder_minutes",
 ]
 
 #: FCM's apns-collapse-id is limited to 64 bytes.
@@ -210,6 +217,28 @@ def assignee_model(model: type[models.Model]) -> type[models.Model]:
     return field.related_model  # type: ignore[return-value]
 
 
+def reminder_minutes(event: AssignmentEvent) -> int:
+    """The whole minutes (at least 1) the offer had left when ``event`` was written.
+
+    ``deadline - created_at`` of a ``reminded`` event, rounded up: both come
+    from the database clock, and the time left only shrinks, so "less than N
+    minutes" stays true however late the message goes out.
+    """
+    if event.deadline is None or event.created_at is None:
+        return 1
+    seconds = (event.deadline - event.created_at).total_seconds()
+    return max(math.ceil(seconds / 60), 1)
+
+
+def _is_open_offer(assignment: Any, event: AssignmentEvent) -> bool:
+    """Whether ``event``'s attempt is still the assignment's open offer."""
+    opts = options_for(type(assignment))
+    return bool(
+        getattr(assignment, opts.status_attname) == opts.offered
+        and assignment.assignment_attempt == event.attempt
+    )
+
+
 def default_notifications(
     assignment: Any, event: AssignmentEvent
 ) -> list[Notification]:
@@ -217,14 +246,25 @@ def default_notifications(
     assignee = event_assignee(assignment, event)
     if assignee is None:
         return []
+    if event.kind in ("offered", "reminded") and not _is_open_offer(assignment, event):
+        return []  # that offer has ended: announcing it would mislead
+    if event.kind == "reminded":
+        minutes = reminder_minutes(event)
+        return [
+            offer_notification(
+                assignment,
+                event,
+                [assignee],
+                gettext("Offer ends soon"),
+                ngettext(
+                    "Less than %(minutes)s minute left to accept %(assignment)s.",
+                    "Less than %(minutes)s minutes left to accept %(assignment)s.",
+                    minutes,
+                )
+                % {"minutes": minutes, "assignment": assignment},
+            )
+        ]
     if event.kind == "offered":
-        opts = options_for(type(assignment))
-        current = (
-            getattr(assignment, opts.status_attname) == opts.offered
-            and assignment.assignment_attempt == event.attempt
-        )
-        if not current:
-            return []
         return [
             offer_notification(
                 assignment,

@@ -204,6 +204,22 @@ class AssignmentOptions:
                 f"{self.model._meta.verbose_name} {instance.pk}: {err}"
             ) from err
 
+    def remind_before_seconds(self) -> float | None:
+        """``remind_before`` in seconds, or None when the model asks for no reminder.
+
+        A number or a timedelta; anything else is a :class:`.ConfigurationError`
+        (system check E097 reports it first).
+        """
+        if self.remind_before is None:
+            return None
+        where = f"{self.model._meta.label}.AssignmentMeta.remind_before"
+        if isinstance(self.remind_before, str):  # a number of seconds, not a setting
+            raise ConfigurationError(
+                f"{where} must be a number of seconds or a timedelta, "
+                f"not {shown(self.remind_before)}."
+            )
+        return positive_seconds(self.remind_before, where, config=True)
+
     @property
     def timeout_needs_instance(self) -> bool:
         """Whether ``timeout`` is a callable, which gets the instance and the assignee."""

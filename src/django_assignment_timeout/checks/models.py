@@ -1,4 +1,4 @@
-"""System checks of one model's ``AssignmentMeta`` (E001-E007).
+"""System checks of one model's ``AssignmentMeta`` (E001-E007, E097, E098).
 
 Run by Django's model checks through ``ExpiringAssignmentMixin.check()``, so
 they cover every installed adopting model (and test models built with
@@ -112,7 +112,43 @@ def check_model(model: type[Model]) -> list[CheckMessage]:
                 )
             )
     errors.extend(check_dispatch(model, opts.dispatch))
+    errors.extend(_reminder(model, opts))
     return errors
+
+
+def _reminder(model: type[Model], opts: AssignmentOptions) -> list[CheckMessage]:
+    """E097: ``remind_before`` that is not positive seconds; E098: not before the timeout."""
+    try:
+        seconds = opts.remind_before_seconds()
+    except ConfigurationError as err:
+        return [
+            Error(
+                str(err),
+                hint="Use a positive number of seconds or a timedelta, shorter "
+                "than the timeout, or None for no reminder.",
+                obj=model,
+                id=f"{PREFIX}.E097",
+            )
+        ]
+    if seconds is None or opts.timeout_needs_instance:
+        return []  # a callable timeout is known per offer only
+    try:
+        timeout = opts.timeout_seconds()
+    except ConfigurationError:
+        return []  # E006 (or the settings' check) reports the timeout
+    if seconds < timeout:
+        return []
+    return [
+        Error(
+            f"{model._meta.label}.AssignmentMeta.remind_before is {seconds:g} "
+            f"seconds, not shorter than the {timeout:g}-second timeout: the "
+            "reminder would come with the offer.",
+            hint="Make remind_before shorter than the timeout (a minute of a "
+            "five-minute offer, say), or remove it.",
+            obj=model,
+            id=f"{PREFIX}.E098",
+        )
+    ]
 
 
 def _unknown_attributes(model: type[Model]) -> list[CheckMessage]:

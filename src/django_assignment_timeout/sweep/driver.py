@@ -3,11 +3,14 @@
 Each batch is one transaction that locks its due rows (SKIP LOCKED, so
 concurrent sweepers split the work instead of queueing), moves them back to
 pending and writes their ``expired`` events. On PostgreSQL a batch is a single
-statement; elsewhere it is three, whatever the batch size.
+statement; elsewhere it is three, whatever the batch size. After a model's
+expiry batches, :func:`sweep` writes the reminders it has due
+(:mod:`.reminders`).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -18,7 +21,8 @@ from django_assignment_timeout import signals
 from django_assignment_timeout.after_commit import announce_expiry, schedule_delivery
 from django_assignment_timeout.conf import app_settings
 from django_assignment_timeout.heartbeat import record_sweep
-from django_assignment_timeout.options import EXPIRES_AT, assignment_models
+from django_assignment_timeout.options import EXPIRES_AT, assignment_models, options_for
+from django_assignment_timeout.reminders import remind_due
 from django_assignment_timeout.sweep.batch import Batch, batch_size_for, due, using_for
 from django_assignment_timeout.sweep.portable import expire_batch_portable
 from django_assignment_timeout.sweep.postgresql import expire_batch_postgresql
@@ -30,6 +34,8 @@ if TYPE_CHECKING:
 
     from django.db import models
     from django.db.models import QuerySet
+
+logger = logging.getLogger("django_assignment_timeout")
 
 __all__ = ["SweepResult", "count_due", "expire_batch", "sweep", "sweep_queryset"]
 
@@ -48,6 +54,8 @@ class SweepResult:
     has_more: bool = False
     #: Batches that expired at least one offer (what ``max_batches`` limits).
     working_batches: int = 0
+    #: ``reminded`` events written (models that declare ``remind_before``).
+    reminded_count: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """``{"expired_count": N}``, the shape a task returns."""
@@ -56,6 +64,7 @@ class SweepResult:
     def merge(self, other: SweepResult) -> None:
         """Add another run's counts to this one."""
         self.expired_count += other.expired_count
+        self.reminded_count += other.reminded_count
         self.batches += other.batches
         self.working_batches += other.working_batches
         self.has_more = self.has_more or other.has_more
@@ -76,11 +85,15 @@ def sweep(
     nothing due does not count against ``max_batches``: otherwise a model
     with nothing to do could use up the budget and starve the next one.
     Each model swept gets its heartbeat (:func:`.heartbeat.record_sweep`).
+    A model that declares ``remind_before`` then gets its due reminders
+    (:func:`.reminders.remind_due`, after its expiry batches, whatever the
+    batch budget left); delivery is triggered when either wrote an event.
     """
     batch_size, max_batches = _limits(batch_size, max_batches)
     result = SweepResult()
     swept = []
-    for model in assignment_models() if models is None else models:
+    chosen = list(assignment_models() if models is None else models)
+    for model in chosen:
         remaining = max_batches - result.working_batches
         if remaining <= 0:
             result.has_more = result.has_more or due(model._base_manager.all()).exists()
@@ -89,8 +102,11 @@ def sweep(
             _sweep(model._base_manager.all(), batch_size, remaining, notify=False)
         )
         swept.append(model._meta.label)
+    for model in chosen:
+        if options_for(model).remind_before is not None:
+            result.reminded_count += _remind(model, batch_size)
     record_sweep(swept)
-    if result.expired_count:
+    if result.expired_count or result.reminded_count:
         schedule_delivery()
     return result
 
@@ -167,6 +183,16 @@ def _limits(batch_size: int | None, max_batches: int | None) -> tuple[int, int]:
     max_batches = app_settings.MAX_BATCHES if max_batches is None else max_batches
     require_positive_ints(batch_size=batch_size, max_batches=max_batches)
     return batch_size, max_batches
+
+
+def _remind(model: type[models.Model], batch_size: int) -> int:
+    # The expiries are committed whatever happens here: a failing reminder
+    # pass is logged, and their delivery is still triggered.
+    try:
+        return remind_due(model, batch_size=batch_size)
+    except Exception:
+        logger.exception("Could not write the reminders of %s.", model._meta.label)
+        return 0
 
 
 def _sweep(

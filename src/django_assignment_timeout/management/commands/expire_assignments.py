@@ -21,6 +21,7 @@ from django_assignment_timeout.exceptions import AssignmentError, ConfigurationE
 from django_assignment_timeout.management.labels import adopting_models
 from django_assignment_timeout.management.loop import Pacing, Tick, run_until_stopped
 from django_assignment_timeout.options import assignment_models
+from django_assignment_timeout.reminders import next_reminder
 from django_assignment_timeout.retention import prune_periodically
 
 
@@ -118,7 +119,11 @@ class Command(BaseCommand):
             raise CommandError(f"Sweep failed: {err}") from err
         # A loop's idle tick is not news: a line every interval would bury the
         # ones that are. -v 2 shows every tick; a one-off run always reports.
-        idle = not result.expired_count and not result.has_more
+        idle = (
+            not result.expired_count
+            and not result.reminded_count
+            and not result.has_more
+        )
         if idle and quiet_when_idle and self.verbosity < 2:
             delivered = self._deliver(delivery_budget)
             # Throttled to once an interval, so an idle wake stays one probe.
@@ -130,12 +135,15 @@ class Command(BaseCommand):
             f"expired {result.expired_count} in {result.batches} batch(es)"
             + (" (more due)" if result.has_more else "")
         )
+        if result.reminded_count:
+            self.stdout.write(f"reminded {result.reminded_count}")
         delivered = self._deliver(delivery_budget)
         prune_periodically()
         self.stdout.flush()
         if result.has_more:
             return Tick.MORE
-        return Tick.WORKED if result.expired_count or delivered else Tick.IDLE
+        worked = result.expired_count or result.reminded_count or delivered
+        return Tick.WORKED if worked else Tick.IDLE
 
     def _deliver(self, time_budget: float | None) -> bool:
         """Deliver what is due; whether any event changed state."""
@@ -172,11 +180,14 @@ class Command(BaseCommand):
             self.stdout.flush()
 
         chosen = _sweep_models(models)
-        # The sweep delivers too, so the loop wakes for either: the next
-        # deadline or the next event due (a new offer's, a retry's).
+        # The sweep reminds and delivers too, so the loop wakes for any of
+        # them: the next deadline, the next reminder, the next event due (a
+        # new offer's, a retry's).
         pacing = Pacing(
             probe=lambda: _earliest(
-                sweep.next_deadline(chosen), next_attempt(events_alias)
+                sweep.next_deadline(chosen),
+                next_reminder(chosen),
+                next_attempt(events_alias),
             ),
             listen_on=[router.db_for_write(m) for m in chosen] + [events_alias],
             probe_interval=self._probe_interval(),
