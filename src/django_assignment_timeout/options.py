@@ -213,7 +213,8 @@ class AssignmentOptions:
         if self.remind_before is None:
             return None
         where = f"{self.model._meta.label}.AssignmentMeta.remind_before"
-        if isinstance(self.remind_before, str):  # a number of seconds, not a setting
+        declared: Any = self.remind_before  # user input, whatever its annotation
+        if isinstance(declared, str):  # a number of seconds, not a setting
             raise ConfigurationError(
                 f"{where} must be a number of seconds or a timedelta, "
                 f"not {shown(self.remind_before)}."

@@ -242,7 +242,7 @@ def _insert_batch(
     select_sql, params = selection.query.get_compiler(using).as_sql()
     meta = AssignmentEvent._meta
     columns = ", ".join(
-        qn(meta.get_field(name).column)  # type: ignore[union-attr]
+        qn(str(meta.get_field(name).column))  # type: ignore[union-attr]
         for name in (
             "content_type",
             "object_pk",
@@ -262,7 +262,7 @@ def _insert_batch(
     with connection.cursor() as cursor:
         # A params list (even empty) makes every backend unescape "%%".
         cursor.execute(sql, list(params))
-        return max(cursor.rowcount, 0)
+        return max(int(cursor.rowcount), 0)
 
 
 def _bulk_batch(

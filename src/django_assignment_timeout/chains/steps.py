@@ -264,7 +264,7 @@ def advance(model: type[models.Model], event: AssignmentEvent) -> None:
                 row,
                 event.content_type_id,
                 using,
-                past_deadline=chain.past_deadline,  # type: ignore[attr-defined]
+                past_deadline=chain.past_deadline,
             )
         except TransitionError:
             # Offered, taken or deleted since the row was read.

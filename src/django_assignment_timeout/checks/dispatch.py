@@ -32,10 +32,12 @@ def check_dispatch(model: type[Model], policy: Any) -> list[CheckMessage]:
                 id=f"{PREFIX}.E090",
             )
         ]
-    errors = []
+    errors: list[CheckMessage] = []
+    # The declaration is user input: its annotated types are not guaranteed.
+    declared: Any = policy
     method = (
-        getattr(model, policy.candidates, None)
-        if isinstance(policy.candidates, str)
+        getattr(model, declared.candidates, None)
+        if isinstance(declared.candidates, str)
         else None
     )
     if not callable(method):
@@ -55,7 +57,7 @@ def check_dispatch(model: type[Model], policy: Any) -> list[CheckMessage]:
                 id=f"{PREFIX}.E092",
             )
         )
-    attempts = policy.max_attempts
+    attempts = declared.max_attempts
     if attempts is not None and (
         isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1
     ):
@@ -66,7 +68,7 @@ def check_dispatch(model: type[Model], policy: Any) -> list[CheckMessage]:
                 id=f"{PREFIX}.E093",
             )
         )
-    deadline = policy.deadline
+    deadline = declared.deadline
     seconds = deadline.total_seconds() if isinstance(deadline, timedelta) else deadline
     if deadline is not None and (
         isinstance(seconds, bool)
