@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 
 import pytest
 
@@ -270,3 +271,86 @@ def test_a_step_that_fails_leaves_its_event_in_the_outbox(job, drivers, monkeypa
 def test_sequential_is_a_frozen_declaration():
     policy = Sequential(candidates="dispatch_candidates", deadline=90)
     assert policy.strategy == "sequential" and policy.deadline_seconds == 90.0
+
+
+def test_start_refuses_a_missing_or_taken_assignment(job, drivers):
+    from django_assignment_timeout import AlreadyTaken, AssignmentNotFound
+    from django_assignment_timeout.chains import start_dispatch
+
+    with pytest.raises(AssignmentNotFound):
+        start_dispatch(Job, job.pk + 1000)
+    job.offer(drivers[0])
+    job.accept(drivers[0])
+    with pytest.raises(AlreadyTaken):
+        job.start_dispatch()
+
+
+def test_start_while_a_chain_waits_for_its_step_is_refused(job, drivers):
+    job.start_dispatch()
+    job.reject(drivers[0])  # pending again; the relay has not stepped yet
+    with pytest.raises(AlreadyDispatching):
+        job.start_dispatch()
+    deliver_pending()
+    job.refresh_from_db()
+    assert job.assignee_id == drivers[1].pk
+
+
+def test_a_withdrawn_offer_stops_the_chain(job, drivers):
+    job.start_dispatch()
+    job.expire(force=True)
+    withdrawn = AssignmentEvent.objects.record(Job, job.pk, 1, "withdrawn", None)
+    advance(Job, withdrawn)
+    chain = job.dispatch_chains().get()
+    assert (chain.state, chain.end_reason) == (ChainState.STOPPED, ChainEnd.WITHDRAWN)
+    assert "stopped" in str(chain)
+
+
+def test_an_offer_made_while_the_step_reads_its_candidates_supersedes_it(
+    job, drivers, monkeypatch
+):
+    job.start_dispatch()
+    job.reject(drivers[0])
+
+    def hand_offer_first(self):
+        Job.objects.offer(self.pk, drivers[3])
+        return Driver.objects.filter(name__startswith="p-").order_by("pk")
+
+    monkeypatch.setattr(Job, "dispatch_candidates", hand_offer_first)
+    deliver_pending()
+    job.refresh_from_db()
+    assert job.assignee_id == drivers[3].pk
+    chain = job.dispatch_chains().get()
+    assert chain.end_reason == ChainEnd.SUPERSEDED
+
+
+def test_a_candidate_that_is_gone_is_skipped(job, drivers, monkeypatch):
+    monkeypatch.setattr(
+        Job, "dispatch_candidates", lambda self: [drivers[3].pk + 1000, drivers[2]]
+    )
+    assert job.start_dispatch().assignee_pk == str(drivers[2].pk)
+
+
+@pytest.mark.parametrize(
+    ("returned", "message"),
+    [(42, "must return an iterable"), (["not a key"], "bad candidate")],
+)
+def test_a_candidates_method_returning_nonsense_is_a_configuration_error(
+    job, monkeypatch, returned, message
+):
+    monkeypatch.setattr(Job, "dispatch_candidates", lambda self: returned)
+    with pytest.raises(ConfigurationError, match=message):
+        job.start_dispatch()
+
+
+def test_no_candidates_at_all_is_no_candidate(job, monkeypatch):
+    monkeypatch.setattr(Job, "dispatch_candidates", lambda self: None)
+    with pytest.raises(NoCandidate):
+        job.start_dispatch()
+
+
+def test_a_turn_names_its_candidate(job, drivers):
+    from django_assignment_timeout.dispatch_chain import DispatchTurn
+
+    job.start_dispatch()
+    assert str(drivers[0].pk) in str(DispatchTurn.objects.get())
+    assert Sequential("c", deadline=timedelta(minutes=2)).deadline_seconds == 120.0
