@@ -41,6 +41,7 @@ __all__ = [
     "AssignmentOptions",
     "assignment_models",
     "field_or_none",
+    "integer_keys",
     "integer_range",
     "is_adopter",
     "options_for",
@@ -273,6 +274,35 @@ def field_or_none(model: type[models.Model], name: str) -> Any:
         return model._meta.get_field(name)
     except FieldDoesNotExist:
         return None
+
+
+#: Field types whose values the database turns into the same text as str().
+INTEGER_TYPES = frozenset(
+    {
+        "AutoField",
+        "BigAutoField",
+        "SmallAutoField",
+        "IntegerField",
+        "BigIntegerField",
+        "SmallIntegerField",
+        "PositiveIntegerField",
+        "PositiveBigIntegerField",
+        "PositiveSmallIntegerField",
+    }
+)
+
+
+def integer_keys(model: type[models.Model]) -> bool:
+    """Whether the model's key and its assignee's key are integers.
+
+    Then the database can write both as the event columns store them (their
+    text is ``str()`` of the value), in SQL, without reading them into Python.
+    """
+    assignee = model._meta.get_field(options_for(model).assignee_field)
+    return {
+        model._meta.pk.get_internal_type(),
+        assignee.target_field.get_internal_type(),  # type: ignore[union-attr]
+    } <= INTEGER_TYPES
 
 
 def integer_range(field: Any, using: str) -> tuple[int | None, int | None]:

@@ -36,6 +36,7 @@ from django_assignment_timeout.options import (
     ATTEMPT,
     EXPIRES_AT,
     assignment_models,
+    integer_keys,
     options_for,
 )
 from django_assignment_timeout.validation import require_positive_ints
@@ -51,21 +52,6 @@ __all__ = ["next_reminder", "remind_due", "reminding_models"]
 #: Rows per reminder batch off PostgreSQL (the bulk_create path's parameters
 #: must stay under SQLite's and MySQL's limits), as the portable sweep's.
 _PORTABLE_MAX_BATCH = 5000
-
-#: Field types whose values the database turns into the same text as str().
-_INTEGER_TYPES = frozenset(
-    {
-        "AutoField",
-        "BigAutoField",
-        "SmallAutoField",
-        "IntegerField",
-        "BigIntegerField",
-        "SmallIntegerField",
-        "PositiveIntegerField",
-        "PositiveBigIntegerField",
-        "PositiveSmallIntegerField",
-    }
-)
 
 
 def reminding_models(
@@ -170,11 +156,7 @@ def _sql_path(model: type[models.Model], using: str) -> bool:
     """Whether the database writes the model's keys as the events store them."""
     if connections[using].vendor == "postgresql":
         return True  # uuid::varchar is str(uuid), as every key's text is
-    assignee = model._meta.get_field(options_for(model).assignee_field)
-    return {
-        model._meta.pk.get_internal_type(),
-        assignee.target_field.get_internal_type(),  # type: ignore[union-attr]
-    } <= _INTEGER_TYPES
+    return integer_keys(model)
 
 
 def _window(model: type[models.Model], seconds: float, using: str) -> QuerySet[Any]:

@@ -16,7 +16,12 @@ from django.db import connections
 
 from django_assignment_timeout.events import AssignmentEvent
 from django_assignment_timeout.exceptions import SweepConflict
-from django_assignment_timeout.options import ATTEMPT, EXPIRES_AT, options_for
+from django_assignment_timeout.options import (
+    ATTEMPT,
+    EXPIRES_AT,
+    integer_keys,
+    options_for,
+)
 from django_assignment_timeout.signals import ExpiredOffer
 from django_assignment_timeout.sweep.batch import due_batch, events_target, set_clause
 
@@ -46,7 +51,7 @@ def expire_batch_portable(
     events_table, event_columns = events_target(connection)
     pks = [meta.pk.get_db_prep_value(row[0], connection) for row in rows]
     placeholders = ", ".join(["%s"] * len(pks))
-    if _integer_keys(model):
+    if integer_keys(model):
         # The events are copied from the locked rows by the server: no
         # parameters per row, no Python conversion of each deadline (that
         # and the quoting of four values a row were most of a batch's time
@@ -86,31 +91,6 @@ def expire_batch_portable(
                 "were reset; the batch was rolled back."
             )
     return [ExpiredOffer(*row) for row in rows]
-
-
-#: Field types whose values the database turns into the same text as str().
-_INTEGER_TYPES = frozenset(
-    {
-        "AutoField",
-        "BigAutoField",
-        "SmallAutoField",
-        "IntegerField",
-        "BigIntegerField",
-        "SmallIntegerField",
-        "PositiveIntegerField",
-        "PositiveBigIntegerField",
-        "PositiveSmallIntegerField",
-    }
-)
-
-
-def _integer_keys(model: type[Any]) -> bool:
-    """Whether the model's key and its assignee's key are integers."""
-    assignee = model._meta.get_field(options_for(model).assignee_field)
-    return {
-        model._meta.pk.get_internal_type(),
-        assignee.target_field.get_internal_type(),
-    } <= _INTEGER_TYPES
 
 
 def _events_from_values(
