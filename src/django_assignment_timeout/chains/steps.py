@@ -190,16 +190,25 @@ def advance_chains(events: Iterable[AssignmentEvent]) -> dict[int, str]:
         model_class = model.model_class()
         if model_class is None or options_for(model_class).dispatch is None:
             continue
-        running = set(
+        # The running chains' latest attempts: an event that can not move its
+        # chain (the chain's own offer, an ending of an older offer) is
+        # skipped here rather than in a transaction of its own. advance()
+        # decides again under the chain's lock.
+        running = dict(
             DispatchChain.objects.using(using)
             .filter(
                 content_type_id=content_type,
                 running_pk__in={e.object_pk for e in group},
             )
-            .values_list("running_pk", flat=True)
+            .values_list("running_pk", "attempt")
         )
         for event in group:
-            if event.object_pk not in running:
+            attempt = running.get(event.object_pk)
+            if attempt is None or (
+                event.attempt <= attempt
+                if event.kind == EventKind.OFFERED
+                else event.attempt != attempt
+            ):
                 continue
             try:
                 advance(model_class, event)
