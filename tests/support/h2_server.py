@@ -88,6 +88,7 @@ def serve_h2(
                     threading.Thread(
                         target=respond,
                         args=(event.stream_id, headers, bytes(body)),
+                        name=f"fake-fcm-h2-respond-{event.stream_id}",
                         daemon=True,
                     ).start()
                 elif isinstance(event, h2.events.ConnectionTerminated):
