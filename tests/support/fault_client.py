@@ -78,7 +78,24 @@ def web(stop_file: Path, acks_file: Path) -> dict[str, Any]:
 
 
 def audit(acks_file: Path | None, sends_log: Path | None) -> dict[str, Any]:
-    """The invariants, the rows' states, and what was lost or sent twice."""
+    """The invariants, the rows' states, and what was lost or sent twice.
+
+    Sweepers may still be running, so everything is read from one snapshot:
+    read statement by statement, a row expired between the read of its
+    events and the read of its state looks pending with its offer unended.
+    The sends log is read after the snapshot is taken, so it holds every
+    send of every event the snapshot shows delivered.
+    """
+    from django.db import connection, transaction
+
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        return _audit(acks_file, sends_log)
+
+
+def _audit(acks_file: Path | None, sends_log: Path | None) -> dict[str, Any]:
     from django.contrib.contenttypes.models import ContentType
     from django.db.models import Count
 
@@ -90,6 +107,7 @@ def audit(acks_file: Path | None, sends_log: Path | None) -> dict[str, Any]:
     events = AssignmentEvent.objects.filter(
         content_type=ContentType.objects.get_for_model(StockRequest)
     )
+    # The first read takes the snapshot; the sends log is read after it.
     recorded = set(events.values_list("kind", "object_pk", "attempt"))
     acked = []
     if acks_file is not None and acks_file.exists():
