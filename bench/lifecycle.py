@@ -90,6 +90,7 @@ def configure(databases: dict[str, dict[str, Any]]) -> None:
         USE_TZ=True,
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         DRIVER_ASSIGNMENT_TIMEOUT_SECONDS=300,
+        TESTAPP_JOB_TIMEOUT_SECONDS=60,
         ASSIGNMENT_TIMEOUT_SCHEDULER=QUIET_SCHEDULER,
         LOGGING_CONFIG=None,
     )

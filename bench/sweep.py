@@ -81,6 +81,7 @@ def configure(database: str, maria: str | None = None) -> None:
         USE_TZ=True,
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         DRIVER_ASSIGNMENT_TIMEOUT_SECONDS=300,
+        TESTAPP_JOB_TIMEOUT_SECONDS=60,
         LOGGING_CONFIG=None,
     )
     django.setup()

@@ -98,6 +98,8 @@ ASSIGNMENT_TIMEOUT_NOTIFIERS = {
 
 # A model in the test app reads its timeout from this setting, as GTS does.
 DRIVER_ASSIGNMENT_TIMEOUT_SECONDS = 300
+# The dispatch model's offers; bench/dispatch.py shortens them.
+TESTAPP_JOB_TIMEOUT_SECONDS = 60
 
 LOGGING = {
     "version": 1,

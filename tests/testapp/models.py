@@ -79,5 +79,5 @@ class Job(ExpiringAssignmentMixin):
         return Driver.objects.filter(name__startswith=self.pool).order_by("pk")
 
     class AssignmentMeta:
-        timeout = 60
+        timeout = "TESTAPP_JOB_TIMEOUT_SECONDS"
         dispatch = Sequential(candidates="dispatch_candidates", max_attempts=3)
