@@ -348,9 +348,17 @@ def test_no_candidates_at_all_is_no_candidate(job, monkeypatch):
         job.start_dispatch()
 
 
-def test_a_turn_names_its_candidate(job, drivers):
+def test_a_turn_names_its_candidate(job, drivers, policy):
     from django_assignment_timeout.dispatch_chain import DispatchTurn
 
+    policy(order="round_robin")
     job.start_dispatch()
     assert str(drivers[0].pk) in str(DispatchTurn.objects.get())
+
+
+def test_only_round_robin_records_turns(job, drivers):
+    from django_assignment_timeout.dispatch_chain import DispatchTurn
+
+    job.start_dispatch()  # order "given" never reads them
+    assert not DispatchTurn.objects.exists()
     assert Sequential("c", deadline=timedelta(minutes=2)).deadline_seconds == 120.0

@@ -103,7 +103,7 @@ class DispatchChain(models.Model):
 
 
 class DispatchTurn(models.Model):
-    """When a candidate was last offered work by a chain of one model."""
+    """When a candidate was last offered work by a round-robin chain of one model."""
 
     content_type = models.ForeignKey(
         ContentType,

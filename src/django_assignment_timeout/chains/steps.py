@@ -239,10 +239,9 @@ def advance(model: type[models.Model], event: AssignmentEvent) -> None:
                 ChainEnd.SUPERSEDED,
             )
             return
-        # The claim: this UPDATE holds the chain row until the commit, and
-        # changes nothing for a step already taken or being taken.
         own = chains.filter(attempt=event.attempt)
-        if not own.update(offers=F("offers")):
+        chain = _claim(own, using)
+        if chain is None:
             return
         if event.kind == EventKind.ACCEPTED:
             _end(own, ChainState.ACCEPTED, ChainEnd.ACCEPTED)
@@ -250,13 +249,6 @@ def advance(model: type[models.Model], event: AssignmentEvent) -> None:
         if event.kind == EventKind.WITHDRAWN:
             _end(own, ChainState.STOPPED, ChainEnd.WITHDRAWN)
             return
-        chain = own.annotate(
-            past_deadline=Case(
-                When(deadline__lte=DatabaseNow(), then=Value(True)),
-                default=Value(False),
-                output_field=BooleanField(),
-            )
-        ).get()
         row = model._base_manager.using(using).filter(pk=chain.object_pk).first()
         if (
             row is None
@@ -310,6 +302,31 @@ def _policy(opts: AssignmentOptions) -> Any:
     return opts.dispatch
 
 
+def _claim(own: Any, using: str) -> Any:
+    """Lock the chain for this step and read it (annotated ``past_deadline``);
+    None when the step is not this one's.
+
+    The lock holds the chain row until the commit, so a second relay with the
+    same event waits and then finds the chain moved on (its attempt changed)
+    or ended: nothing to claim.
+    """
+    chain = own.annotate(
+        past_deadline=Case(
+            When(deadline__lte=DatabaseNow(), then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        )
+    )
+    if connections[using].features.has_select_for_update:
+        # One locking read claims and reads.
+        return chain.select_for_update().first()
+    # SQLite locks nothing on a read: a write claims first, so that a second
+    # step waits for this one's lock rather than failing on a stale read.
+    if not own.update(offers=F("offers")):
+        return None
+    return chain.get()
+
+
 def _offer_next(
     model: type[models.Model],
     opts: AssignmentOptions,
@@ -336,7 +353,8 @@ def _offer_next(
         DispatchChain.objects.using(using).filter(pk=chain.pk).update(
             attempt=event.attempt, offers=F("offers") + 1
         )
-        _take_turn(content_type, key, event.created_at, using)
+        if policy.order == "round_robin":  # the only order that reads turns
+            _take_turn(content_type, key, event.created_at, using)
         return event
     return ChainEnd.NO_CANDIDATES
 

@@ -1,0 +1,304 @@
+#!/usr/bin/env python3
+"""Dispatch chains: the library's cascade against the one an adopter writes today.
+
+    python bench/dispatch.py [--chains 10000] [--candidates 3] [--repeat 1]
+                             [--latency-chains 200] [--latency-timeout 2]
+
+Needs PostgreSQL on 127.0.0.1:5432 (user postgres). It creates its own
+database, measures, and drops it. Each side runs the same cascade: every
+assignment is offered to ``--candidates`` drivers in turn, and each lets the
+offer expire. One round puts every open deadline in the past, sweeps, and
+runs the notification relay until nothing is left, so both sides pay for
+the same expiries, events and notifications:
+
+* the library: ``tests.testapp.Job`` with ``Sequential(max_attempts=3)``;
+  the relay takes each step (the next offer, or the ``exhausted`` event);
+* the hand-built chain, the same work as an adopter writes it today: a
+  ``StockRequest`` (no policy) and an ``assignment_expired`` receiver that
+  offers each expired request to the first driver it was not yet offered to.
+  It is not durable (a receiver dies with its process) and writes no
+  ``exhausted`` event, so it is the lighter of the two.
+
+A chain step is one ended offer turned into the next offer or into the end
+of the chain: ``--chains`` x ``--candidates`` of them per side. Each speed
+is the best of ``--repeat`` runs, the sides alternating, each on emptied
+tables.
+
+Then the latency of one step in service: ``expire_assignments --loop`` (the
+deadline-aware command loop, woken by ``NOTIFY``) as a child process, and
+``--latency-chains`` chains of ``--latency-timeout`` s offers started here.
+Measured on the database clock, from each ended offer's deadline, and from
+its ``expired`` event, to the next ``offered`` event of its chain.
+
+Broadcast offers are not built yet, so their double wins are ``n/a``.
+
+The last line is ``cascade_vs_receiver=<float> next_offer_p99_s=<float>
+broadcast_double_wins=n/a``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+POOL = "cand"
+
+
+def admin_sql(statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(
+        host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True
+    ) as conn:
+        conn.execute(statement)
+
+
+def child_env(db_name: str, settings: dict[str, Any]) -> dict[str, str]:
+    """The environment of this process's Django and of the loop it starts."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.support.child_settings",
+        TEST_DATABASE="postgresql",
+        CHILD_DB_NAME=db_name,
+        CHILD_APP_NAME="bench-dispatch",
+        CHILD_SETTINGS=json.dumps(settings),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+# -- the two cascades ---------------------------------------------------------------
+
+
+def hand_receiver(sender: Any, expired: list[Any], **kwargs: Any) -> None:
+    """What an adopter writes today: offer each expired request to the next driver."""
+    from tests.testapp.models import Driver, StockRequest
+
+    from django_assignment_timeout.exceptions import TransitionError
+    from django_assignment_timeout.models import AssignmentEvent
+
+    if sender is not StockRequest:
+        return
+    for offer in expired:
+        tried = set(
+            AssignmentEvent.objects.filter(
+                object_pk=str(offer.pk), kind="offered"
+            ).values_list("assignee_pk", flat=True)
+        )
+        candidates = Driver.objects.filter(name__startswith=POOL).order_by("pk")
+        for driver in candidates:
+            if str(driver.pk) not in tried:
+                with contextlib.suppress(TransitionError):
+                    StockRequest.objects.offer(offer.pk, driver)
+                break
+
+
+def empty_tables() -> None:
+    from tests.testapp.models import Job, StockRequest
+
+    from django_assignment_timeout.dispatch_chain import DispatchChain, DispatchTurn
+    from django_assignment_timeout.models import AssignmentEvent
+
+    for model in (AssignmentEvent, DispatchChain, DispatchTurn, Job, StockRequest):
+        model._base_manager.all().delete()
+    from django_assignment_timeout.notifiers.locmem import outbox
+
+    outbox.clear()
+
+
+def cascade(model: Any, count: int, start: Any, **fields: Any) -> tuple[float, int]:
+    """Start ``count`` chains, then time the rounds until every offer ended."""
+    from django.db import connection
+
+    from django_assignment_timeout.delivery import deliver_pending
+    from django_assignment_timeout.models import AssignmentEvent
+    from django_assignment_timeout.sweep import sweep
+    from django_assignment_timeout.testing import make_due
+
+    rows = model.objects.bulk_create(model(**fields) for _ in range(count))
+    for row in rows:
+        start(row)
+    drain(deliver_pending, AssignmentEvent)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    steps = 0
+    started = time.perf_counter()
+    while make_due(model):
+        steps += sweep([model]).expired_count
+        drain(deliver_pending, AssignmentEvent)
+    return time.perf_counter() - started, steps
+
+
+def drain(deliver_pending: Any, events: Any) -> None:
+    while True:
+        result = deliver_pending()
+        if not result.has_more and not events.objects.undelivered().exists():
+            return
+
+
+def library_side(count: int) -> tuple[float, int]:
+    from tests.testapp.models import Job
+
+    return cascade(Job, count, lambda row: row.start_dispatch(), pool=POOL)
+
+
+def hand_side(count: int) -> tuple[float, int]:
+    from tests.testapp.models import Driver, StockRequest
+
+    from django_assignment_timeout import signals
+
+    first = Driver.objects.filter(name__startswith=POOL).order_by("pk").first()
+    signals.assignment_expired.connect(hand_receiver, dispatch_uid="bench-hand")
+    try:
+        return cascade(
+            StockRequest, count, lambda row: StockRequest.objects.offer(row.pk, first)
+        )
+    finally:
+        signals.assignment_expired.disconnect(dispatch_uid="bench-hand")
+
+
+def check_chains(count: int, candidates: int) -> None:
+    """Both sides made every step once: ``candidates`` offers per assignment."""
+    from django.db.models import Count
+
+    from django_assignment_timeout.models import AssignmentEvent
+
+    offers = (
+        AssignmentEvent.objects.filter(kind="offered")
+        .values("object_pk")
+        .annotate(n=Count("pk"))
+        .values_list("n", flat=True)
+    )
+    per_row = set(offers)
+    assert len(offers) == count and per_row == {candidates}, (len(offers), per_row)
+
+
+# -- latency in service ------------------------------------------------------------
+
+
+def latency(env: dict[str, str], chains: int, timeout: float) -> dict[str, float]:
+    """Seconds from an ended offer to its chain's next offer, with the loop running."""
+    from tests.testapp.models import Job
+
+    from django_assignment_timeout.dispatch_chain import DispatchChain
+    from django_assignment_timeout.models import AssignmentEvent
+
+    empty_tables()
+    loop = subprocess.Popen(
+        [sys.executable, "-m", "django", "expire_assignments", "--loop"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(3)  # the loop's first sweep, then it listens
+        rows = Job.objects.bulk_create(Job(pool=POOL) for _ in range(chains))
+        for row in rows:
+            row.start_dispatch()
+            time.sleep(timeout / chains)  # deadlines spread over one timeout
+        limit = time.monotonic() + timeout * 3 + 60
+        while DispatchChain.objects.filter(state="running").exists():
+            assert time.monotonic() < limit, "the chains did not end"
+            time.sleep(0.5)
+    finally:
+        loop.terminate()
+        loop.wait(30)
+    events = {
+        (e.object_pk, e.attempt, e.kind): e
+        for e in AssignmentEvent.objects.filter(kind__in=("offered", "expired"))
+    }
+    from_deadline, from_expiry = [], []
+    for (pk, attempt, kind), event in events.items():
+        following = events.get((pk, attempt + 1, "offered"))
+        if kind != "expired" or following is None:
+            continue
+        from_deadline.append((following.created_at - event.deadline).total_seconds())
+        from_expiry.append((following.created_at - event.created_at).total_seconds())
+    assert len(from_deadline) == chains * 2, len(from_deadline)
+    return {
+        "steps": len(from_deadline),
+        "deadline_p50_s": percentile(from_deadline, 50),
+        "deadline_p99_s": percentile(from_deadline, 99),
+        "expiry_p50_s": percentile(from_expiry, 50),
+        "expiry_p99_s": percentile(from_expiry, 99),
+    }
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))], 3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--chains", type=int, default=10_000)
+    parser.add_argument("--candidates", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--latency-chains", type=int, default=200)
+    parser.add_argument("--latency-timeout", type=float, default=2.0)
+    args = parser.parse_args()
+
+    db_name = f"bench_dispatch_{os.getpid()}"
+    admin_sql(f"CREATE DATABASE {db_name}")
+    # The loop runs the relay with the test suite's locmem notifier; every
+    # Job offer lasts --latency-timeout seconds (the model reads the setting).
+    env = child_env(db_name, {"TESTAPP_JOB_TIMEOUT_SECONDS": args.latency_timeout})
+    os.environ.update(env)
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "django", "migrate", "-v", "0"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
+        import django
+
+        django.setup()
+        from tests.testapp.models import Driver
+
+        Driver.objects.bulk_create(
+            Driver(name=f"{POOL}{n}") for n in range(args.candidates)
+        )
+        best = {"library": 0.0, "receiver": 0.0}
+        for _ in range(args.repeat):
+            for side, run in (("receiver", hand_side), ("library", library_side)):
+                empty_tables()
+                seconds, steps = run(args.chains)
+                check_chains(args.chains, args.candidates)
+                assert steps == args.chains * args.candidates, (side, steps)
+                rate = steps / seconds
+                print(f"{side}: {steps} chain steps in {seconds:.1f} s = {rate:.0f}/s")
+                best[side] = max(best[side], rate)
+        ratio = best["library"] / best["receiver"]
+        print(f"cascade: library {best['library']:.0f}/s, receiver "
+              f"{best['receiver']:.0f}/s = {ratio:.2f}x")  # fmt: skip
+        waited = latency(env, args.latency_chains, args.latency_timeout)
+        print(
+            f"next offer with the command loop, over {waited['steps']} steps: "
+            f"from the deadline p50 {waited['deadline_p50_s']} s, p99 "
+            f"{waited['deadline_p99_s']} s; from the expiry p50 "
+            f"{waited['expiry_p50_s']} s, p99 {waited['expiry_p99_s']} s"
+        )
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        admin_sql(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
+    print(
+        f"cascade_vs_receiver={ratio:.2f} "
+        f"next_offer_p99_s={waited['deadline_p99_s']} broadcast_double_wins=n/a"
+    )
+
+
+if __name__ == "__main__":
+    main()
