@@ -17,6 +17,7 @@ from django.db.models.functions import Cast
 
 from django_assignment_timeout.clock import DatabaseNow, deadline_in
 from django_assignment_timeout.models import AssignmentEvent, EventKind
+from logistics.chains import latest_chains
 from logistics.models import DBS, Driver, StockRequest
 
 #: How far back the notices look, and how many they show.
@@ -52,14 +53,20 @@ def seconds_left(row: StockRequest) -> float | None:
 
 
 def board_rows(dbs: DBS, limit: int = 100) -> list[StockRequest]:
-    """The newest stock requests of ``dbs``, each with ``seconds_left``."""
+    """The newest stock requests of ``dbs``, each with ``seconds_left`` and ``chain``.
+
+    ``chain`` is the request's latest auto-dispatch chain (a
+    :class:`logistics.chains.ChainView`) or None.
+    """
     rows = list(
         with_clock(StockRequest.objects.filter(dbs=dbs))
         .select_related("target_driver")
         .order_by("-id")[:limit]
     )
+    chains = latest_chains(rows)
     for row in rows:
         row.seconds_left = seconds_left(row)  # type: ignore[attr-defined]
+        row.chain = chains.get(row.pk)  # type: ignore[attr-defined]
     return rows
 
 

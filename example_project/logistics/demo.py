@@ -87,6 +87,8 @@ def load() -> Demo:
         drivers[demo.username], _ = Driver.objects.get_or_create(
             user=user, defaults={"name": name}
         )
+        # Both serve Kondli, so the board's Auto-dispatch has someone to offer to.
+        drivers[demo.username].stations.add(kondli)
         DeviceToken.objects.get_or_create(
             token=f"demo-fcm-token-{demo.username}", user=user
         )
