@@ -144,4 +144,3 @@ def chain_speaks_for(stock_request: StockRequest, attempt: int) -> bool:
         attempt__gte=attempt,
         state__in=SPEAKING_STATES,
     ).exists()
-

@@ -121,9 +121,7 @@ def _chain_moves_on(stock_request: StockRequest, event: AssignmentEvent) -> bool
     # An ending inside a chain is the chain's to handle, not the EIC's.
     from logistics.chains import chain_speaks_for
 
-    return event.kind != "exhausted" and chain_speaks_for(
-        stock_request, event.attempt
-    )
+    return event.kind != "exhausted" and chain_speaks_for(stock_request, event.attempt)
 
 
 def _is_current(stock_request: StockRequest, event: AssignmentEvent) -> bool:

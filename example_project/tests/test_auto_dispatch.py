@@ -60,9 +60,7 @@ def expire_current_offer(stock_request):
 
 
 def eic_notices(eic):
-    return [
-        n for n in locmem.outbox if eic.user in n.recipients and not n.ends_offer
-    ]
+    return [n for n in locmem.outbox if eic.user in n.recipients and not n.ends_offer]
 
 
 def test_candidates_are_the_stations_free_drivers(
@@ -129,9 +127,7 @@ def test_a_rejection_moves_on_and_shows_its_reason(
     assert eic_notices(eic) == []
 
 
-def test_exhaustion_tells_the_eic_once_in_the_guides_words(
-    stock_request, crew, eic
-):
+def test_exhaustion_tells_the_eic_once_in_the_guides_words(stock_request, crew, eic):
     stock_request.start_dispatch()
     for _ in crew:  # max_attempts=3: all three let it expire
         expire_current_offer(stock_request)
@@ -143,13 +139,15 @@ def test_exhaustion_tells_the_eic_once_in_the_guides_words(
     [notice] = eic_notices(eic)
     assert notice.data["event"] == "exhausted"
     assert notice.title == EXPIRED_TITLE
-    assert notice.body == "Sunil did not accept the trip to DBS Kondli. Please reassign."
+    assert (
+        notice.body == "Sunil did not accept the trip to DBS Kondli. Please reassign."
+    )
     [chain] = stock_request.dispatch_chains()
     assert (chain.state, chain.end_reason) == ("exhausted", "max_attempts")
 
 
 def test_no_candidate_left_exhausts_the_chain_early(stock_request, crew, eic):
-    amit, ravi, sunil = crew
+    amit, _, sunil = crew
     sunil.stations.clear()
     stock_request.start_dispatch()
     StockRequest.objects.reject(stock_request.pk, amit)
@@ -180,9 +178,7 @@ def test_manual_mode_is_unchanged(stock_request, crew, eic, eic_client):
     assert eic_client.get(detail_url(stock_request.pk)).json()["dispatch"] is None
 
 
-def test_a_stopped_chain_hands_the_open_offer_back_to_the_eic(
-    stock_request, crew, eic
-):
+def test_a_stopped_chain_hands_the_open_offer_back_to_the_eic(stock_request, crew, eic):
     stock_request.start_dispatch()
     assert stock_request.stop_dispatch()
     expire_current_offer(stock_request)
@@ -250,3 +246,53 @@ def test_auto_dispatch_needs_a_token(stock_request, crew):
     from rest_framework.test import APIClient
 
     assert APIClient().post(auto_url(stock_request.pk)).status_code == 401
+
+
+# -- the EIC's board ----------------------------------------------------------
+
+
+@pytest.fixture
+def board(client, eic):
+    client.force_login(eic.user)
+    return client
+
+
+def test_the_board_starts_auto_dispatch_and_shows_the_chain(board, stock_request, crew):
+    first = crew[0]
+    page = board.get("/dispatch/board/").content.decode()
+    assert f'aria-label="Auto-dispatch request {stock_request.pk}"' in page
+    response = board.post(f"/dispatch/requests/{stock_request.pk}/auto-dispatch/")
+    assert response.status_code == 303
+    page = board.get(response["Location"]).content.decode()
+    assert f"Auto-dispatching request {stock_request.pk}: offered to Amit" in page
+    StockRequest.objects.reject(stock_request.pk, first, reason="Flat tyre")
+    deliver_pending()
+    live = board.get("/dispatch/board/live/").content.decode()
+    assert "Auto-dispatching" in live
+    assert "Amit: declined (Flat tyre)" in live
+    assert "Ravi: <strong>holds it now</strong>" in live
+    # Offered now: no second Auto-dispatch button for it.
+    assert f'aria-label="Auto-dispatch request {stock_request.pk}"' not in live
+
+
+def test_the_board_shows_refusals_with_their_status(board, stock_request, other_dbs):
+    url = f"/dispatch/requests/{stock_request.pk}/auto-dispatch/"
+    response = board.post(url)  # nobody serves the station
+    assert response.status_code == 409
+    assert "No candidate is left" in response.content.decode()
+    assert board.get(url).status_code == 405
+    elsewhere = StockRequest.objects.create(dbs=other_dbs)
+    assert (
+        board.post(f"/dispatch/requests/{elsewhere.pk}/auto-dispatch/").status_code
+        == 403
+    )
+    assert board.post("/dispatch/requests/999999/auto-dispatch/").status_code == 404
+
+
+def test_the_board_says_when_nobody_accepted(board, stock_request, crew):
+    stock_request.start_dispatch()
+    for _ in crew:
+        expire_current_offer(stock_request)
+    live = board.get("/dispatch/board/live/").content.decode()
+    assert "Nobody accepted: reassign" in live
+    assert live.count("let it expire") == 3

@@ -34,8 +34,7 @@ ERRORS = {
         401: "No or bad token.",
         403: "Wrong role, or the offer was made to another driver.",
         404: "No such stock request.",
-        409: "The request is taken, not offered, or already offered; or "
-        "auto-dispatch already runs for it, or no driver is free for it.",
+        409: "The request is taken, not offered, or already offered.",
         410: "The offer has expired.",
     }.items()
 }
@@ -177,7 +176,9 @@ class StockRequestDetailView(generics.RetrieveAPIView):
     serializer_class = StockRequestDetailSerializer
     queryset = StockRequest.objects.select_related("dbs")
 
-    @extend_schema(responses={200: StockRequestDetailSerializer, **_errors(401, 403, 404)})
+    @extend_schema(
+        responses={200: StockRequestDetailSerializer, **_errors(401, 403, 404)}
+    )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
@@ -197,7 +198,13 @@ class AutoDispatchView(APIView):
         request=None,
         responses={
             201: StockRequestDetailSerializer,
-            **_errors(401, 403, 404, 409),
+            **_errors(401, 403, 404),
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="Not pending (`already_offered`, `already_taken`), "
+                "auto-dispatch already runs (`already_dispatching`), or no "
+                "driver of the station is free (`no_candidate`).",
+            ),
         },
     )
     def post(self, request: Request, pk: int) -> Response:
