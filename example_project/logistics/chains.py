@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 
@@ -131,16 +132,43 @@ def latest_chain(stock_request: StockRequest) -> ChainView | None:
     return latest_chains([stock_request]).get(stock_request.pk)
 
 
+def _speaking_chains(keys: Iterable[str]) -> Any:
+    return DispatchChain.objects.filter(
+        content_type=_content_type(),
+        object_pk__in=set(keys),
+        state__in=SPEAKING_STATES,
+    )
+
+
 def chain_speaks_for(stock_request: StockRequest, attempt: int) -> bool:
     """Whether offer ``attempt`` belongs to a chain that tells the EIC itself.
 
     Asked when an ending of that offer is delivered; the relay has taken the
     chain's step by then, so the chain's state is the step's outcome.
     """
-    return DispatchChain.objects.filter(
-        content_type=_content_type(),
-        object_pk=str(stock_request.pk),
-        first_attempt__lte=attempt,
-        attempt__gte=attempt,
-        state__in=SPEAKING_STATES,
-    ).exists()
+    return (
+        _speaking_chains([str(stock_request.pk)])
+        .filter(first_attempt__lte=attempt, attempt__gte=attempt)
+        .exists()
+    )
+
+
+def spoken_for(events: Iterable[AssignmentEvent]) -> set[int]:
+    """The keys of ``events`` whose offer a chain answers for (one query).
+
+    The board leaves these out of the EIC's notices, as the notifications do.
+    """
+    events = list(events)
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    for key, first, last in _speaking_chains(e.object_pk for e in events).values_list(
+        "object_pk", "first_attempt", "attempt"
+    ):
+        ranges.setdefault(key, []).append((first, last))
+    return {
+        event.pk
+        for event in events
+        if any(
+            first <= event.attempt <= last
+            for first, last in ranges.get(event.object_pk, ())
+        )
+    }

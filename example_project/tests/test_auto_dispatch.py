@@ -271,6 +271,8 @@ def test_the_board_starts_auto_dispatch_and_shows_the_chain(board, stock_request
     assert "Auto-dispatching" in live
     assert "Amit: declined (Flat tyre)" in live
     assert "Ravi: <strong>holds it now</strong>" in live
+    # The chain moved on: the rejection is no notice of the EIC's.
+    assert 'class="notice ' not in live
     # Offered now: no second Auto-dispatch button for it.
     assert f'aria-label="Auto-dispatch request {stock_request.pk}"' not in live
 
@@ -296,3 +298,18 @@ def test_the_board_says_when_nobody_accepted(board, stock_request, crew):
     live = board.get("/dispatch/board/live/").content.decode()
     assert "Nobody accepted: reassign" in live
     assert live.count("let it expire") == 3
+    # One notice, the chain's, in the guide's words; none per expiry.
+    assert live.count('class="notice ') == 1
+    assert 'class="notice notice-exhausted"' in live
+    assert (
+        f"Request {stock_request.pk}: Sunil did not accept the trip to DBS Kondli. "
+        "Please reassign." in live
+    )
+
+
+def test_the_board_tells_of_manual_expiries_as_before(board, stock_request, crew):
+    stock_request.offer(crew[0])
+    expire_current_offer(stock_request)
+    live = board.get("/dispatch/board/live/").content.decode()
+    assert 'class="notice notice-expired"' in live
+    assert "Amit did not accept the trip to DBS Kondli. Please reassign." in live
