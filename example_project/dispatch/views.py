@@ -163,10 +163,11 @@ def auto_dispatch(request: HttpRequest, pk: int) -> HttpResponse:
         event = stock_request.start_dispatch()
     except TransitionError as err:
         return _board_page(request, eic, error=err.message, status=err.http_status)
-    driver = Driver.objects.get(pk=event.assignee_pk)
+    driver = Driver.objects.filter(pk=event.assignee_pk).first()
     messages.success(
         request,
-        f"Auto-dispatching request {pk}: offered to {driver.name} first; the "
+        f"Auto-dispatching request {pk}: offered to "
+        f"{driver.name if driver else 'a driver'} first; the "
         "next free driver gets it if they do not accept.",
     )
     return _see_other("dispatch:board")
