@@ -129,6 +129,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Two serializers show a request's status; name its choices once.
+    "ENUM_NAME_OVERRIDES": {
+        "StockRequestStatusEnum": "logistics.models.StockRequest.Status"
+    },
 }
 
 # --- The GTS guide, verbatim -------------------------------------------------

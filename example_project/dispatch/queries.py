@@ -17,6 +17,7 @@ from django.db.models.functions import Cast
 
 from django_assignment_timeout.clock import DatabaseNow, deadline_in
 from django_assignment_timeout.models import AssignmentEvent, EventKind
+from logistics.chains import latest_chains, spoken_for
 from logistics.models import DBS, Driver, StockRequest
 
 #: How far back the notices look, and how many they show.
@@ -52,14 +53,20 @@ def seconds_left(row: StockRequest) -> float | None:
 
 
 def board_rows(dbs: DBS, limit: int = 100) -> list[StockRequest]:
-    """The newest stock requests of ``dbs``, each with ``seconds_left``."""
+    """The newest stock requests of ``dbs``, each with ``seconds_left`` and ``chain``.
+
+    ``chain`` is the request's latest auto-dispatch chain (a
+    :class:`logistics.chains.ChainView`) or None.
+    """
     rows = list(
         with_clock(StockRequest.objects.filter(dbs=dbs))
         .select_related("target_driver")
         .order_by("-id")[:limit]
     )
+    chains = latest_chains(rows)
     for row in rows:
         row.seconds_left = seconds_left(row)  # type: ignore[attr-defined]
+        row.chain = chains.get(row.pk)  # type: ignore[attr-defined]
     return rows
 
 
@@ -90,6 +97,9 @@ def _recent_events(**filters: Any) -> QuerySet[AssignmentEvent]:
 def board_notices(dbs: DBS) -> list[Notice]:
     """Recent expired and rejected offers of ``dbs``'s requests, newest first.
 
+    An offer of an auto-dispatch chain is left out (the chain offers the
+    request to the next driver); the chain's exhaustion is shown instead.
+
     Worded as the push notifications are (``logistics.notifications``), so the
     board and the phone say the same thing.
     """
@@ -100,9 +110,13 @@ def board_notices(dbs: DBS) -> list[Notice]:
     )
     events = list(
         _recent_events(
-            kind__in=[EventKind.EXPIRED, EventKind.REJECTED], object_pk__in=keys
-        )[:NOTICE_LIMIT]
+            kind__in=[EventKind.EXPIRED, EventKind.REJECTED, EventKind.EXHAUSTED],
+            object_pk__in=keys,
+        )[: NOTICE_LIMIT * 4]
     )
+    # In auto mode the chain moves on by itself: only its exhaustion is news.
+    spoken = spoken_for(e for e in events if e.kind != EventKind.EXHAUSTED)
+    events = [e for e in events if e.pk not in spoken][:NOTICE_LIMIT]
     drivers = Driver.objects.in_bulk(
         {int(e.assignee_pk) for e in events if e.assignee_pk}
     )
@@ -114,12 +128,12 @@ def board_notices(dbs: DBS) -> list[Notice]:
             "dbs_name": dbs.name,
             "request_id": event.object_pk,
         }
-        if event.kind == EventKind.EXPIRED:
+        if event.kind in (EventKind.EXPIRED, EventKind.EXHAUSTED):
             title, body = texts.EXPIRED_TITLE, texts.EXPIRED_BODY
         else:
             title, body = texts.REJECTED_TITLE, texts.REJECTED_BODY
         text = body.format(**names)
-        if event.reason:
+        if event.reason and event.kind == EventKind.REJECTED:
             text = f"{text} Reason: {event.reason}"
         notices.append(
             Notice(

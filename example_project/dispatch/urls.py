@@ -15,6 +15,11 @@ urlpatterns = [
     path("dispatch/board/", views.board, name="board"),
     path("dispatch/board/live/", views.board_live, name="board-live"),
     path("dispatch/requests/<int:pk>/assign/", views.assign, name="assign"),
+    path(
+        "dispatch/requests/<int:pk>/auto-dispatch/",
+        views.auto_dispatch,
+        name="auto-dispatch",
+    ),
     path("dispatch/driver/", views.driver_page, name="driver"),
     path("dispatch/driver/live/", views.driver_live, name="driver-live"),
     path("dispatch/driver/offers/<int:pk>/accept/", views.accept, name="accept"),

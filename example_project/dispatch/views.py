@@ -120,14 +120,19 @@ def board_live(request: HttpRequest) -> HttpResponse:
     return render(request, "dispatch/_board.html", _board_context(_eic(request)))
 
 
+def _own_request(request: HttpRequest, pk: int) -> StockRequest:
+    stock_request = get_object_or_404(StockRequest, pk=pk)
+    if not IsEIC().has_object_permission(request, None, stock_request):  # type: ignore[arg-type]
+        raise PermissionDenied("This stock request belongs to another station.")
+    return stock_request
+
+
 @login_required
 @require_POST
 def assign(request: HttpRequest, pk: int) -> HttpResponse:
     """Offer a pending request of the EIC's station to a driver (one lifecycle call)."""
     eic = _eic(request)
-    stock_request = get_object_or_404(StockRequest, pk=pk)
-    if not IsEIC().has_object_permission(request, None, stock_request):  # type: ignore[arg-type]
-        raise PermissionDenied("This stock request belongs to another station.")
+    _own_request(request, pk)
     form = AssignForm(request.POST)
     if not form.is_valid():
         return _board_page(
@@ -144,6 +149,26 @@ def assign(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         f"Offered request {pk} to {driver.name}; they have until "
         f"{timezone.localtime(event.deadline):%H:%M:%S} to accept.",
+    )
+    return _see_other("dispatch:board")
+
+
+@login_required
+@require_POST
+def auto_dispatch(request: HttpRequest, pk: int) -> HttpResponse:
+    """Start auto-dispatch for a pending request: the station's free drivers in turn."""
+    eic = _eic(request)
+    stock_request = _own_request(request, pk)
+    try:
+        event = stock_request.start_dispatch()
+    except TransitionError as err:
+        return _board_page(request, eic, error=err.message, status=err.http_status)
+    driver = Driver.objects.filter(pk=event.assignee_pk).first()
+    messages.success(
+        request,
+        f"Auto-dispatching request {pk}: offered to "
+        f"{driver.name if driver else 'a driver'} first; the "
+        "next free driver gets it if they do not accept.",
     )
     return _see_other("dispatch:board")
 

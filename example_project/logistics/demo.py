@@ -41,6 +41,12 @@ DRIVERS = (
         ),
         "Sunil",
     ),
+    (
+        DemoUser(
+            "amit", "gts-demo", "driver0amit0demo0token00000000000000000", "driver"
+        ),
+        "Amit",
+    ),
 )
 #: A staff login for the admin (/admin/): the demo's data, its offers and events.
 ADMIN_USER = DemoUser(
@@ -87,6 +93,8 @@ def load() -> Demo:
         drivers[demo.username], _ = Driver.objects.get_or_create(
             user=user, defaults={"name": name}
         )
+        # All serve Kondli, so the board's Auto-dispatch has someone to offer to.
+        drivers[demo.username].stations.add(kondli)
         DeviceToken.objects.get_or_create(
             token=f"demo-fcm-token-{demo.username}", user=user
         )

@@ -15,6 +15,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from django_assignment_timeout.models import ExpiringAssignmentMixin
+from django_assignment_timeout.policies import Sequential
 
 
 class DBS(models.Model):
@@ -39,6 +40,11 @@ class Driver(models.Model):
     )
     name = models.CharField(_("name"), max_length=100)
     phone = models.CharField(_("phone"), max_length=20, blank=True, default="")
+    # The stations the driver serves: who auto-dispatch offers a DBS's
+    # requests to. Manual assignment may still pick any driver.
+    stations = models.ManyToManyField(
+        DBS, related_name="drivers", blank=True, verbose_name=_("stations")
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -118,12 +124,35 @@ class StockRequest(ExpiringAssignmentMixin):
         assignee_field = "target_driver"
         clear_fields = ["assignment_mode"]
         timeout = "DRIVER_ASSIGNMENT_TIMEOUT_SECONDS"
+        # Auto-dispatch: offered to the station's free drivers one at a time,
+        # least recently offered first, three offers at most. It runs only
+        # when the EIC starts it (start_dispatch); manual stays the default.
+        dispatch = Sequential(
+            candidates="dispatch_candidates", order="round_robin", max_attempts=3
+        )
 
     class Meta:
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"Stock request {self.pk} for {self.dbs}"
+
+    def dispatch_candidates(self) -> models.QuerySet[Driver]:
+        """The DBS's drivers who hold no open offer and no trip in progress."""
+        busy = StockRequest.objects.filter(
+            status__in=[
+                self.Status.ASSIGNING,
+                self.Status.ASSIGNED,
+                self.Status.IN_TRANSIT,
+            ],
+            # NOT IN over a NULL matches nothing: leave driverless rows out.
+            target_driver__isnull=False,
+        ).values("target_driver")
+        return (
+            Driver.objects.filter(stations=self.dbs_id)
+            .exclude(pk__in=busy)
+            .order_by("name", "pk")
+        )
 
     def assignment_notifications(self, event: Any) -> list[Any]:
         """Expired and rejected offers go to the DBS's EICs, offers to the driver."""

@@ -9,6 +9,9 @@
   Expired" / "{driver_name} did not accept the trip to {dbs_name}. Please
   reassign." (the GTS guide's exact texts).
 * A rejected offer goes to the same EICs, so they can reassign at once.
+* In auto mode (a dispatch chain), the chain reassigns by itself: its
+  offers' expiries and rejections tell the EICs nothing, and the EICs get the
+  guide's "Driver Assignment Expired" text once, when the chain is exhausted.
 
 :meth:`logistics.models.StockRequest.assignment_notifications` calls
 :func:`for_event`; the library's relay delivers the result through the
@@ -94,8 +97,10 @@ def for_event(
     eic_texts = {
         "expired": (EXPIRED_TITLE, EXPIRED_BODY),
         "rejected": (REJECTED_TITLE, REJECTED_BODY),
+        # The chain gave up: the EIC must reassign, as after a manual expiry.
+        "exhausted": (EXPIRED_TITLE, EXPIRED_BODY),
     }
-    if event.kind in eic_texts:
+    if event.kind in eic_texts and not _chain_moves_on(stock_request, event):
         recipients = eic_users(stock_request)
         if recipients:
             title, body = eic_texts[event.kind]
@@ -110,6 +115,13 @@ def for_event(
                 )
             )
     return notifications
+
+
+def _chain_moves_on(stock_request: StockRequest, event: AssignmentEvent) -> bool:
+    # An ending inside a chain is the chain's to handle, not the EIC's.
+    from logistics.chains import chain_speaks_for
+
+    return event.kind != "exhausted" and chain_speaks_for(stock_request, event.attempt)
 
 
 def _is_current(stock_request: StockRequest, event: AssignmentEvent) -> bool:

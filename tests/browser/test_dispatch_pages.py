@@ -52,7 +52,10 @@ def assign_first_pending(board, driver_name):
     row = board.locator("tr[data-status=PENDING]").first
     request_id = row.get_attribute("id").removeprefix("request-")
     board.select_option(f"#driver-for-{request_id}", label=driver_name)
-    board.locator(f"#request-{request_id} button[type=submit]").click()
+    # By name: the row has an Auto-dispatch button too.
+    board.locator(f"#request-{request_id}").get_by_role(
+        "button", name="Assign", exact=True
+    ).click()
     expect(board.get_by_role("status")).to_contain_text(
         f"Offered request {request_id} to {driver_name}"
     )

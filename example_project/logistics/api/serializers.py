@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from logistics.chains import ChainView, latest_chain
 from logistics.models import DBS, Driver, StockRequest
 
 
@@ -51,6 +55,50 @@ class StockRequestSerializer(serializers.ModelSerializer):
         return max(
             0.0, round((obj.assignment_expires_at - timezone.now()).total_seconds(), 1)
         )
+
+
+class ChainOfferSerializer(serializers.Serializer):
+    """One offer of a dispatch chain and how it ended."""
+
+    attempt = serializers.IntegerField()
+    driver = serializers.IntegerField(source="driver.pk", allow_null=True)
+    driver_name = serializers.CharField(source="driver.name", allow_null=True)
+    outcome = serializers.ChoiceField(
+        choices=["pending", "accepted", "rejected", "expired", "withdrawn"],
+        help_text="`pending` while the driver may still accept.",
+    )
+    reason = serializers.CharField(help_text="The driver's reason for a rejection.")
+    offered_at = serializers.DateTimeField()
+    deadline = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+
+
+class DispatchChainSerializer(serializers.Serializer):
+    """A request's latest auto-dispatch chain."""
+
+    state = serializers.ChoiceField(
+        choices=["running", "accepted", "exhausted", "stopped"]
+    )
+    end_reason = serializers.CharField(source="chain.end_reason")
+    started_at = serializers.DateTimeField(source="chain.started_at")
+    ended_at = serializers.DateTimeField(source="chain.ended_at", allow_null=True)
+    offers = ChainOfferSerializer(many=True)
+
+
+class StockRequestDetailSerializer(StockRequestSerializer):
+    """A stock request with its latest auto-dispatch chain (``null`` if none)."""
+
+    dispatch = serializers.SerializerMethodField()
+
+    class Meta(StockRequestSerializer.Meta):
+        fields = [*StockRequestSerializer.Meta.fields, "dispatch"]
+        read_only_fields = fields
+
+    @extend_schema_field(DispatchChainSerializer(allow_null=True))
+    def get_dispatch(self, obj: StockRequest) -> dict[str, Any] | None:
+        """The chain's state and each offer's outcome."""
+        view: ChainView | None = latest_chain(obj)
+        return None if view is None else DispatchChainSerializer(view).data
 
 
 class AnswerSerializer(serializers.Serializer):

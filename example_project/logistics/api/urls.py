@@ -22,6 +22,16 @@ urlpatterns = [
         name="stock-requests",
     ),
     path(
+        "eic/stock-requests/<int:pk>/",
+        views.StockRequestDetailView.as_view(),
+        name="stock-request",
+    ),
+    path(
+        "eic/stock-requests/<int:pk>/auto-dispatch/",
+        views.AutoDispatchView.as_view(),
+        name="stock-request-auto-dispatch",
+    ),
+    path(
         "eic/stock-requests/<int:pk>/status/",
         views.StockRequestStatusView.as_view(),
         name="stock-request-status",

@@ -22,6 +22,7 @@ from logistics.api.serializers import (
     AssignSerializer,
     ErrorSerializer,
     RejectSerializer,
+    StockRequestDetailSerializer,
     StockRequestSerializer,
 )
 from logistics.models import StockRequest
@@ -165,4 +166,52 @@ class StockRequestStatusView(APIView):
         )
         return Response(
             StockRequestSerializer(_stock_request(pk)).data, status=status.HTTP_200_OK
+        )
+
+
+class StockRequestDetailView(generics.RetrieveAPIView):
+    """``GET /api/eic/stock-requests/{id}/``: one request with its dispatch chain."""
+
+    permission_classes = [IsEIC]
+    serializer_class = StockRequestDetailSerializer
+    queryset = StockRequest.objects.select_related("dbs")
+
+    @extend_schema(
+        responses={200: StockRequestDetailSerializer, **_errors(401, 403, 404)}
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class AutoDispatchView(APIView):
+    """``POST /api/eic/stock-requests/{id}/auto-dispatch/``: offer it driver by driver.
+
+    The request is offered to the DBS's free drivers one at a time (least
+    recently offered first, three offers at most); each expiry or rejection
+    moves it to the next driver. The EICs hear only if nobody accepts.
+    409 when it is not pending, already auto-dispatched, or no driver is free.
+    """
+
+    permission_classes = [IsEIC]
+
+    @extend_schema(
+        request=None,
+        responses={
+            201: StockRequestDetailSerializer,
+            **_errors(401, 403, 404),
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="Not pending (`already_offered`, `already_taken`), "
+                "auto-dispatch already runs (`already_dispatching`), or no "
+                "driver of the station is free (`no_candidate`).",
+            ),
+        },
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        stock_request = generics.get_object_or_404(StockRequest.objects.all(), pk=pk)
+        self.check_object_permissions(request, stock_request)
+        stock_request.start_dispatch()
+        return Response(
+            StockRequestDetailSerializer(_stock_request(pk)).data,
+            status=status.HTTP_201_CREATED,
         )

@@ -1,0 +1,92 @@
+"""Auto mode on the EIC's board, in a real browser, at desktop and phone size.
+
+The EIC starts auto-dispatch; the demo's three Kondli drivers are offered the
+request in turn (Amit, Ravi, Sunil: never offered yet, so in name order). Amit
+and Ravi let their offers expire, Sunil accepts; the board shows the chain as
+it goes and tells the EIC nothing to reassign.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.server import TIMEOUT
+
+pytestmark = pytest.mark.timeout(120)
+
+SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
+# An offer runs TIMEOUT seconds; then the sweep (every 0.5 s), the relay's
+# step and the board's refresh (every second) follow.
+STEP_MS = (TIMEOUT + 6) * 1000
+
+
+@pytest.fixture(params=sorted(SIZES))
+def size(request):
+    return request.param
+
+
+def sign_in(browser, example, username, viewport):
+    context = browser.new_context(base_url=example.base, viewport=viewport)
+    page = context.new_page()
+    page.set_default_timeout(8_000)
+    page.goto("/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "gts-demo")
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    return page
+
+
+def test_auto_dispatch_through_two_expiries_to_the_third_driver(
+    browser, example, screenshot, size
+):
+    from playwright.sync_api import expect
+
+    width, height = SIZES[size]
+    viewport = {"width": width, "height": height}
+    board = sign_in(browser, example, "eic.kondli", viewport)
+    request_id = (
+        board.locator("tr[data-status=PENDING]")
+        .first.get_attribute("id")
+        .removeprefix("request-")
+    )
+    # The control is named for its request, for a screen reader.
+    board.get_by_role("button", name=f"Auto-dispatch request {request_id}").click()
+    expect(board.get_by_role("status")).to_contain_text(
+        f"Auto-dispatching request {request_id}: offered to Amit"
+    )
+    offers = board.get_by_role("list", name=f"Offers of request {request_id}")
+    expect(offers).to_contain_text("Amit: holds it now")
+
+    # Amit says nothing: Ravi gets it, then Ravi says nothing: Sunil gets it.
+    expect(offers).to_contain_text("Ravi: holds it now", timeout=STEP_MS)
+    expect(offers).to_contain_text("Amit: let it expire")
+    expect(offers).to_contain_text("Sunil: holds it now", timeout=STEP_MS)
+    expect(offers).to_contain_text("Ravi: let it expire")
+    screenshot(board, f"eic-board-auto-dispatch-third-driver-{size}")
+
+    sunil = sign_in(browser, example, "sunil", viewport)
+    offer = sunil.locator(f"#offer-{request_id}")
+    offer.get_by_role("button", name="Accept").click()
+    expect(sunil.get_by_role("status")).to_contain_text(
+        f"You accepted stock request {request_id}"
+    )
+
+    row = board.locator(f"#request-{request_id}")
+    expect(row).to_have_attribute("data-status", "ASSIGNED")
+    expect(offers.get_by_role("listitem")).to_have_text(
+        ["Amit: let it expire", "Ravi: let it expire", "Sunil: accepted"]
+    )
+    expect(board.locator(f"#chain-{request_id}")).to_contain_text("Auto-dispatched")
+    # The chain moved on by itself: no "Please reassign" for the EIC.
+    expect(
+        board.locator("#notices .notice").filter(has_text=f"Request {request_id}:")
+    ).to_have_count(0)
+    # The page itself stays within the phone's width; the table scrolls.
+    overflow = board.evaluate(
+        "() => document.documentElement.scrollWidth - window.innerWidth"
+    )
+    assert overflow <= 0, overflow
+    screenshot(board, f"eic-board-auto-dispatch-accepted-{size}")
+    sunil.context.close()
+    board.context.close()
