@@ -356,6 +356,21 @@ def test_a_turn_names_its_candidate(job, drivers, policy):
     assert str(drivers[0].pk) in str(DispatchTurn.objects.get())
 
 
+def test_every_chain_offer_sets_the_policys_offer_values(
+    job, drivers, policy, monkeypatch
+):
+    monkeypatch.setattr(Job, "dispatch_candidates", lambda self: drivers)
+    policy(offer_values={"pool": "chained"})
+    job.start_dispatch()
+    assert Job.objects.get(pk=job.pk).pool == "chained"
+    Job.objects.filter(pk=job.pk).update(pool="")
+    make_due(Job)
+    sweep()
+    deliver_pending()
+    assert Job.objects.get(pk=job.pk).pool == "chained"
+    assert [kind for kind, *_ in _kinds(job)].count("offered") == 2
+
+
 def test_only_round_robin_records_turns(job, drivers):
     from django_assignment_timeout.dispatch_chain import DispatchTurn
 

@@ -1,4 +1,4 @@
-"""System checks E090-E094: a dispatch policy that could not run is reported at check time."""
+"""System checks E090-E095: a dispatch policy that could not run is reported at check time."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ def _model(policy):
         assignee = models.ForeignKey(
             Driver, null=True, on_delete=models.SET_NULL, related_name="+"
         )
+        note = models.CharField(max_length=10, blank=True, default="")
         candidate_list = ["not", "callable"]
 
         def candidates(self):
@@ -65,6 +66,23 @@ def test_the_test_apps_policy_passes():
         (
             Sequential(candidates="candidates", deadline="5m"),
             ["assignment_timeout.E094"],
+        ),
+        (Sequential(candidates="candidates", offer_values={"note": "auto"}), []),
+        (
+            Sequential(candidates="candidates", offer_values={"status": "x"}),
+            ["assignment_timeout.E095"],
+        ),
+        (
+            Sequential(candidates="candidates", offer_values={"mode": "AUTO"}),
+            ["assignment_timeout.E095"],
+        ),
+        (
+            Sequential(candidates="candidates", offer_values={"assignee": None}),
+            ["assignment_timeout.E095"],
+        ),
+        (
+            Sequential(candidates="candidates", offer_values=[("note", "x")]),
+            ["assignment_timeout.E095"],
         ),
     ],
 )

@@ -128,7 +128,10 @@ class StockRequest(ExpiringAssignmentMixin):
         # least recently offered first, three offers at most. It runs only
         # when the EIC starts it (start_dispatch); manual stays the default.
         dispatch = Sequential(
-            candidates="dispatch_candidates", order="round_robin", max_attempts=3
+            candidates="dispatch_candidates",
+            order="round_robin",
+            max_attempts=3,
+            offer_values={"assignment_mode": "AUTO"},
         )
 
     class Meta:

@@ -93,6 +93,8 @@ def test_two_expiries_then_the_third_driver_accepts(
     assert (stock_request.status, stock_request.target_driver) == ("ASSIGNING", second)
     expire_current_offer(stock_request)
     assert (stock_request.status, stock_request.target_driver) == ("ASSIGNING", third)
+    # Every offer of the chain says it was made automatically.
+    assert stock_request.assignment_mode == "AUTO"
 
     StockRequest.objects.accept(stock_request.pk, third, attempt=3)
     deliver_pending()

@@ -13,13 +13,15 @@ A model names its policy in ``AssignmentMeta``::
 Declaring a policy changes nothing until a chain is started
 (:func:`django_assignment_timeout.chains.start_dispatch`): a model with a
 policy is still offered by hand as before. The declaration is read, never
-validated, here: system checks E090-E096 report mistakes.
+validated, here: system checks E090-E095 report mistakes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 __all__ = ["ORDERS", "Sequential"]
 
@@ -44,12 +46,17 @@ class Sequential:
     is left, after ``max_attempts`` offers, or once ``deadline`` (seconds or
     a timedelta from the chain's start) has passed: the assignment stays
     pending and an ``exhausted`` event tells the dispatcher.
+
+    ``offer_values`` are other fields every offer of the chain sets, as the
+    ``values`` of :func:`~django_assignment_timeout.lifecycle.offer` (GTS:
+    ``{"assignment_mode": "AUTO"}``).
     """
 
     candidates: str
     order: str = "given"
     max_attempts: int | None = None
     deadline: float | int | timedelta | None = None
+    offer_values: Mapping[str, Any] = field(default_factory=dict)
 
     strategy = "sequential"
 

@@ -52,6 +52,7 @@ from django_assignment_timeout.exceptions import (
     NoCandidate,
     TransitionError,
 )
+from django_assignment_timeout.lifecycle.arguments import offer_values
 from django_assignment_timeout.options import ATTEMPT, options_for
 
 if TYPE_CHECKING:
@@ -343,10 +344,18 @@ def _offer_next(
         return ChainEnd.DEADLINE
     if policy.max_attempts is not None and chain.offers >= policy.max_attempts:
         return ChainEnd.MAX_ATTEMPTS
+    # Values the offer would refuse for every candidate are not a reason to
+    # skip them all: the step fails, and is retried with its event.
+    values = offer_values(opts, dict(policy.offer_values), using)
     for key in eligible_candidates(row, opts, content_type, using):
         try:
             event = lifecycle.offer(
-                model, row.pk, key, after_attempt=chain.attempt, using=using
+                model,
+                row.pk,
+                key,
+                after_attempt=chain.attempt,
+                using=using,
+                **values,
             )
         except InvalidArgument:
             continue  # that candidate is gone (or its timeout refused it)

@@ -1,13 +1,17 @@
-"""System checks of a model's dispatch policy, ``AssignmentMeta.dispatch`` (E090-E094)."""
+"""System checks of a model's dispatch policy, ``AssignmentMeta.dispatch`` (E090-E095)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 from django.core.checks import CheckMessage, Error
 from django.db.models import Model
 
+from django_assignment_timeout.exceptions import InvalidArgument
+from django_assignment_timeout.lifecycle.arguments import offer_field
+from django_assignment_timeout.options import options_for
 from django_assignment_timeout.policies import ORDERS, Sequential
 
 __all__ = ["check_dispatch"]
@@ -82,4 +86,22 @@ def check_dispatch(model: type[Model], policy: Any) -> list[CheckMessage]:
                 id=f"{PREFIX}.E094",
             )
         )
+    errors += _check_offer_values(model, declared.offer_values, where, error)
+    return errors
+
+
+def _check_offer_values(
+    model: type[Model], values: Any, where: str, error: Any
+) -> list[CheckMessage]:
+    # A name offer() refuses would make every candidate's offer fail, and the
+    # chain end with nobody offered: say so at startup instead.
+    hint = "A mapping of field names to values, as offer(**values) takes."
+    if not isinstance(values, Mapping):
+        return [error(f"{where}.offer_values is {values!r}.", hint, f"{PREFIX}.E095")]
+    errors = []
+    for name in values:
+        try:
+            offer_field(options_for(model), name)
+        except (InvalidArgument, TypeError) as err:
+            errors.append(error(f"{where}.offer_values: {err}", hint, f"{PREFIX}.E095"))
     return errors

@@ -61,31 +61,37 @@ def offer_values(
     a float for an integer column would be truncated). Expressions (``F``,
     ``Now()``) pass unchanged.
     """
+    cleaned = {}
+    for name, value in values.items():
+        field = offer_field(opts, name)
+        if hasattr(value, "resolve_expression"):
+            cleaned[name] = value
+        else:
+            cleaned[name] = _clean(field, value, name, using)
+    return cleaned
+
+
+def offer_field(opts: AssignmentOptions, name: str) -> Field[Any, Any]:
+    """The field ``name`` an offer may set, or :class:`.InvalidArgument` saying why not."""
     reserved = {
         opts.status_field,
         opts.assignee_field,
         opts.assignee_attname,
         *MANAGED_FIELDS,
     }
-    cleaned = {}
-    for name, value in values.items():
-        if name in reserved:
-            raise InvalidArgument(
-                f"{name} is set by the offer itself; do not pass it.", argument=name
-            )
-        try:
-            field = opts.model._meta.get_field(name)
-        except FieldDoesNotExist:
-            raise InvalidArgument(
-                f"{opts.model._meta.label} has no field {name!r}.", argument=name
-            ) from None
-        if not getattr(field, "concrete", False) or field.many_to_many:
-            raise InvalidArgument(f"{name} can not be set by an offer.", argument=name)
-        if hasattr(value, "resolve_expression"):
-            cleaned[name] = value
-        else:
-            cleaned[name] = _clean(field, value, name, using)  # type: ignore[arg-type]
-    return cleaned
+    if name in reserved:
+        raise InvalidArgument(
+            f"{name} is set by the offer itself; do not pass it.", argument=name
+        )
+    try:
+        field = opts.model._meta.get_field(name)
+    except FieldDoesNotExist:
+        raise InvalidArgument(
+            f"{opts.model._meta.label} has no field {name!r}.", argument=name
+        ) from None
+    if not getattr(field, "concrete", False) or field.many_to_many:
+        raise InvalidArgument(f"{name} can not be set by an offer.", argument=name)
+    return field  # type: ignore[return-value]
 
 
 def offer_seconds(
