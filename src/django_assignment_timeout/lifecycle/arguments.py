@@ -36,7 +36,7 @@ from django_assignment_timeout.validation import (
 if TYPE_CHECKING:
     from django.db.models import Field
 
-__all__ = ["attempt_argument", "offer_seconds", "offer_values"]
+__all__ = ["attempt_argument", "offer_field", "offer_seconds", "offer_values"]
 
 
 def attempt_argument(
