@@ -64,6 +64,30 @@ def test_dispatch_actions_only_for_models_with_a_policy(admin_client):
     assert not DISPATCH_ACTIONS & actions_of(admin_client, "stockrequest")
 
 
+def test_actions_none_still_switches_the_dispatch_actions_off():
+    no_actions = type(
+        "NoActions", (AssignmentAdminMixin, admin.ModelAdmin), {"actions": None}
+    )
+    assert no_actions(Job, site).actions is None
+
+
+def test_start_action_reports_a_broken_candidates_method(
+    admin_client, drivers, monkeypatch
+):
+    job = Job.objects.create(pool="p-")
+
+    def broken(self):
+        raise RuntimeError("roster service down")
+
+    monkeypatch.setattr(Job, "dispatch_candidates", broken)
+
+    [message] = run_action(admin_client, "job", "start_auto_dispatch", [job.pk])
+
+    assert message.startswith(f"1 row left unchanged (e.g. {job.pk}): ")
+    assert "RuntimeError" in message
+    assert not job.dispatch_chains().exists()
+
+
 def test_start_action_starts_chains_and_reports_refusals(admin_client, drivers):
     fresh, running, nobody = (
         Job.objects.create(pool="p-"),
