@@ -204,3 +204,5 @@ def test_chain_admin_is_read_only_and_links_the_assignment(admin_client, drivers
     assert "p-0" in page.content.decode()
     add = admin_client.get(url("assignment_timeout_dispatchchain_add"))
     assert add.status_code == 403
+    # Registered on Django's own site too, as the event admins are.
+    assert admin.site.is_registered(DispatchChain)
