@@ -170,6 +170,8 @@ def test_change_page_lists_chains_newest_first_with_their_offers(admin_client, d
     assert [chain.state for chain in chains] == ["running", "stopped"]
     html = response.content.decode()
     assert html.count('class="assignment-chain-offer"') == 3
+    for chain in chains:
+        assert url("assignment_timeout_dispatchchain_change", chain.pk) in html
     # Newest chain first; in the older one, p-0 rejected and p-1 was open
     # (then expired by hand, after the chain had stopped).
     rows = html.split('class="assignment-chain-offer"')[1:]

@@ -133,6 +133,8 @@ class DispatchChainInline(GenericTabularInline):
     ordering = ("-id",)
     extra = 0
     can_delete = False
+    # Links each chain to its own read-only page, where the site has one.
+    show_change_link = True
     verbose_name = _("dispatch chain")
     verbose_name_plural = _("dispatch chains")
 
@@ -192,7 +194,8 @@ class DispatchChainAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         """Every field: a chain changes only through its steps."""
-        return [field.name for field in self.model._meta.fields] + ["offer_table"]
+        fields = [field.name for field in self.model._meta.fields]
+        return [*fields, "chain_assignment", "offer_table"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         """Chains are started by the dispatch action or in code."""
