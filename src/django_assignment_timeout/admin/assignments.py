@@ -284,7 +284,7 @@ class AssignmentAdminMixin(DispatchAdminMixin):
 
     def get_inlines(self, request: HttpRequest, obj: Any) -> Any:
         """The declared inlines, plus the offer history on existing rows."""
-        inlines = list(super().get_inlines(request, obj))  # type: ignore[misc]
+        inlines = list(super().get_inlines(request, obj))
         if (
             obj is not None
             and self.assignment_inline
