@@ -14,8 +14,10 @@ from django_assignment_timeout.admin import (
     AssignmentAdminMixin,
     DispatchChainAdmin,
 )
+from django_assignment_timeout.admin.dispatch import chain_offers
 from django_assignment_timeout.delivery import deliver_pending
 from django_assignment_timeout.dispatch_chain import ChainState, DispatchChain
+from django_assignment_timeout.events import AssignmentEvent
 from django_assignment_timeout.sweep import sweep
 from django_assignment_timeout.testing import make_due
 from tests.testapp.models import Driver, Job, StockRequest
@@ -208,3 +210,20 @@ def test_chain_admin_is_read_only_and_links_the_assignment(admin_client, drivers
     assert add.status_code == 403
     # Registered on Django's own site too, as the event admins are.
     assert admin.site.is_registered(DispatchChain)
+
+
+def test_offers_keep_a_gone_candidates_key_and_survive_a_pruned_history(
+    admin_client, drivers
+):
+    job = Job.objects.create(pool="p-")
+    job.start_dispatch()
+    chain = job.dispatch_chains().get()
+    gone = drivers[0].pk
+    drivers[0].delete()
+
+    [offer] = chain_offers(chain)
+    assert (offer["candidate"], offer["outcome"]) == (str(gone), "open")
+
+    AssignmentEvent.objects.filter(object_pk=str(job.pk)).delete()  # pruned
+    page = admin_client.get(url("testapp_job_change", job.pk))
+    assert "No offer recorded" in page.content.decode()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib import admin, messages
 from django.contrib.contenttypes.admin import GenericTabularInline
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -110,9 +111,11 @@ def _name_candidates(chain: DispatchChain, offers: list[dict[str, Any]]) -> None
     if model_class is None or not keys:
         return
     field = model_class._meta.get_field(options_for(model_class).assignee_field)
-    assignees = field.related_model._base_manager.using(  # type: ignore[union-attr]
-        chain._state.db
-    ).in_bulk(keys)
+    manager = field.related_model._base_manager  # type: ignore[union-attr]
+    try:
+        assignees = manager.using(chain._state.db).in_bulk(keys)
+    except (ValueError, ValidationError):
+        return  # a key the assignee model no longer takes: show the keys
     by_key = {str(pk): assignee for pk, assignee in assignees.items()}
     for offer in offers:
         offer["candidate"] = by_key.get(offer["candidate"], offer["candidate"])
