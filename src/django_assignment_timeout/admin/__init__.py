@@ -6,10 +6,11 @@ Every lifecycle state change the admin offers is an action that goes through
 lifecycle owns are read-only and the status can not be set to a lifecycle
 state by hand (:mod:`.guard`), so a raw field edit can not break the
 invariants. :mod:`.assignments` holds the mixin, :mod:`.offering` the offer
-action, :mod:`.events` the event admin and
+action, :mod:`.events` the event admin,
 :mod:`~django_assignment_timeout.admin.recipients` the per-recipient
-delivery admin (both registered when Django's admin autodiscovers this
-module).
+delivery admin and :mod:`~django_assignment_timeout.admin.dispatch` the
+dispatch chain admin and the "start / stop auto-dispatch" actions (the three
+admins registered when Django's admin autodiscovers this module).
 
 Adopt it on your own model::
 
@@ -29,6 +30,11 @@ from django_assignment_timeout.admin.assignments import (
     AssignmentAdminMixin,
     AssignmentStateFilter,
     format_seconds,
+)
+from django_assignment_timeout.admin.dispatch import (
+    DispatchAdminMixin,
+    DispatchChainAdmin,
+    DispatchChainInline,
 )
 from django_assignment_timeout.admin.events import (
     AssignmentEventAdmin,
@@ -50,6 +56,9 @@ __all__ = [
     "AssignmentEventInline",
     "AssignmentStateFilter",
     "DeliveryFilter",
+    "DispatchAdminMixin",
+    "DispatchChainAdmin",
+    "DispatchChainInline",
     "RecipientDeliveryAdmin",
     "RecipientDeliveryInline",
     "format_seconds",

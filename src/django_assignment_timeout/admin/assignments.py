@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from django_assignment_timeout import lifecycle
+from django_assignment_timeout.admin.dispatch import DispatchAdminMixin
 from django_assignment_timeout.admin.events import AssignmentEventInline
 from django_assignment_timeout.admin.guard import lifecycle_guarded
 from django_assignment_timeout.admin.offering import offer_selected, report_refusals
@@ -122,7 +123,7 @@ def _recently_expired(model: type[models.Model]) -> Exists:
     return Exists(events)
 
 
-class AssignmentAdminMixin:
+class AssignmentAdminMixin(DispatchAdminMixin):
     """ModelAdmin mixin for a model that uses :class:`.ExpiringAssignmentMixin`.
 
     Adds an ``assignment_state`` column (state, assignee, time left on the
@@ -283,7 +284,7 @@ class AssignmentAdminMixin:
 
     def get_inlines(self, request: HttpRequest, obj: Any) -> Any:
         """The declared inlines, plus the offer history on existing rows."""
-        inlines = list(super().get_inlines(request, obj))  # type: ignore[misc]
+        inlines = list(super().get_inlines(request, obj))
         if (
             obj is not None
             and self.assignment_inline

@@ -34,6 +34,7 @@ __all__ = [
     "AssignmentEventAdmin",
     "AssignmentEventInline",
     "DeliveryFilter",
+    "assignment_link",
     "requeue_dead_events",
 ]
 
@@ -110,6 +111,19 @@ class DeliveryFilter(admin.SimpleListFilter):
         if value == "delivered":
             return queryset.filter(delivery_state=DeliveryState.DELIVERED)
         return None
+
+
+def assignment_link(site: admin.AdminSite, content_type: Any, object_pk: str) -> str:
+    """An assignment's type and key, linked to its page on ``site`` when it has one."""
+    label = f"{content_type.name} {object_pk}"
+    try:
+        url = reverse(
+            f"{site.name}:{content_type.app_label}_{content_type.model}_change",
+            args=[object_pk],
+        )
+    except NoReverseMatch:
+        return label
+    return format_html('<a href="{}">{}</a>', url, label)
 
 
 def requeue_dead_events(queryset: QuerySet[AssignmentEvent]) -> int:
@@ -193,16 +207,7 @@ class AssignmentEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.display(description=_("assignment"), ordering="object_pk")
     def assignment_link(self, obj: AssignmentEvent) -> str:
         """The assignment's type and key, linked to its admin page when it has one."""
-        content_type = obj.content_type
-        label = f"{content_type.name} {obj.object_pk}"
-        try:
-            url = reverse(
-                f"{self.admin_site.name}:{content_type.app_label}_{content_type.model}_change",
-                args=[obj.object_pk],
-            )
-        except NoReverseMatch:
-            return label
-        return format_html('<a href="{}">{}</a>', url, label)
+        return assignment_link(self.admin_site, obj.content_type, obj.object_pk)
 
     @admin.action(
         description=_("Re-queue the selected dead events"), permissions=["change"]
