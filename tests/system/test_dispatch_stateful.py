@@ -1,0 +1,174 @@
+"""A hypothesis state machine over dispatch chains, against the real library.
+
+Random sequences of start / stop a chain, offer by hand, accept, reject,
+deadlines passing, sweep and relay run against ``tests.testapp.Job`` (a
+``Sequential`` policy: the pool's drivers in key order, three offers at
+most) on whichever database the suite uses. After every step the lifecycle
+invariants of DESIGN.md 1-3 hold, and so do the chains':
+
+* at most one running chain per assignment, never ahead of its row;
+* a chain offers nobody twice, and nobody who already rejected the
+  assignment or let an offer of it expire; at most ``max_attempts`` offers;
+* every chain that ended by running out has exactly one ``exhausted`` event;
+* once the relay has nothing left to deliver, no running chain is stuck:
+  its row holds the chain's own open offer (no step skipped).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+
+from django_assignment_timeout.delivery import deliver_pending
+from django_assignment_timeout.dispatch_chain import ChainState, DispatchChain
+from django_assignment_timeout.exceptions import (
+    AlreadyDispatching,
+    NoCandidate,
+    TransitionError,
+)
+from django_assignment_timeout.models import AssignmentEvent
+from django_assignment_timeout.sweep import sweep
+from django_assignment_timeout.testing import make_due
+from tests.system.invariants import violations
+from tests.testapp.models import Driver, Job
+
+ROWS = 3
+DRIVERS = 4
+MAX_ATTEMPTS = 3  # Job's policy
+
+
+class DispatchMachine(RuleBasedStateMachine):
+    """Drives chains and hand transitions; checks what the database holds."""
+
+    @initialize()
+    def start(self) -> None:
+        for model in (AssignmentEvent, DispatchChain, Job, Driver):
+            model._base_manager.all().delete()
+        self.drivers = [Driver.objects.create(name=f"m-{i}") for i in range(DRIVERS)]
+        self.jobs = [Job.objects.create(pool="m-") for _ in range(ROWS)]
+
+    def _job(self, i: int) -> Job:
+        return Job.objects.get(pk=self.jobs[i].pk)
+
+    # -- rules ----------------------------------------------------------------
+
+    @rule(i=st.integers(0, ROWS - 1))
+    def start_dispatch(self, i: int) -> None:
+        job = self._job(i)
+        try:
+            job.start_dispatch()
+        except AlreadyDispatching:
+            assert job.dispatch_chains().filter(state=ChainState.RUNNING).exists()
+        except NoCandidate:
+            assert not job.dispatch_chains().filter(state=ChainState.RUNNING).exists()
+        except TransitionError:
+            assert job.status != "pending"
+
+    @rule(i=st.integers(0, ROWS - 1))
+    def stop_dispatch(self, i: int) -> None:
+        self._job(i).stop_dispatch()
+
+    @rule(i=st.integers(0, ROWS - 1), d=st.integers(0, DRIVERS - 1))
+    def offer_by_hand(self, i: int, d: int) -> None:
+        try:
+            Job.objects.offer(self.jobs[i].pk, self.drivers[d])
+        except TransitionError:
+            assert self._job(i).status != "pending"
+
+    @rule(i=st.integers(0, ROWS - 1), kind=st.sampled_from(["accepted", "rejected"]))
+    def answer(self, i: int, kind: str) -> None:
+        job = self._job(i)
+        if job.assignee_id is None:
+            return
+        call = Job.objects.accept if kind == "accepted" else Job.objects.reject
+        # Refused when due already: the refusal expired it.
+        with contextlib.suppress(TransitionError):
+            call(job.pk, job.assignee_id, attempt=job.assignment_attempt)
+
+    @rule(i=st.integers(0, ROWS - 1))
+    def deadline_passes(self, i: int) -> None:
+        make_due(Job, self.jobs[i].pk)
+
+    @rule()
+    def sweep_all(self) -> None:
+        sweep([Job])
+
+    @rule(batch_size=st.integers(1, 4))
+    def relay(self, batch_size: int) -> None:
+        deliver_pending(batch_size=batch_size)
+
+    # -- checks after every step ------------------------------------------------
+
+    @invariant()
+    def lifecycle_invariants(self) -> None:
+        if hasattr(self, "jobs"):
+            assert violations(Job, offer_deadlines=False) == []
+
+    @invariant()
+    def chain_invariants(self) -> None:
+        if not hasattr(self, "jobs"):
+            return
+        events: dict[str, list[tuple[int, str, str | None]]] = defaultdict(list)
+        for pk, attempt, kind, assignee in AssignmentEvent.objects.order_by(
+            "pk"
+        ).values_list("object_pk", "attempt", "kind", "assignee_pk"):
+            events[pk].append((attempt, kind, assignee))
+        rows = {str(j.pk): j for j in Job.objects.all()}
+        chains = DispatchChain.objects.order_by("pk")
+        running = [c for c in chains if c.state == ChainState.RUNNING]
+        assert len({c.object_pk for c in running}) == len(running)
+        for chain in chains:
+            row, history = rows[chain.object_pk], events[chain.object_pk]
+            assert chain.offers <= MAX_ATTEMPTS, chain
+            assert chain.attempt <= row.assignment_attempt, chain
+            spent: set[str | None] = set()
+            offered_to = []
+            for attempt, kind, assignee in history:
+                in_chain = chain.first_attempt <= attempt <= chain.attempt
+                if kind == "offered" and in_chain:
+                    assert assignee not in spent, (chain, history)
+                    offered_to.append(assignee)
+                if kind in ("rejected", "expired"):
+                    spent.add(assignee)
+            assert len(offered_to) == len(set(offered_to)), (chain, history)
+            exhausted = [
+                e
+                for e in history
+                if e[1] == "exhausted"
+                and chain.first_attempt - 1 <= e[0] <= chain.attempt
+            ]
+            if chain.state == ChainState.EXHAUSTED:
+                assert len(exhausted) == 1, (chain, history)
+        if not AssignmentEvent.objects.undelivered().exists():
+            for chain in running:
+                row = rows[chain.object_pk]
+                assert (row.status, row.assignment_attempt) == (
+                    "offered",
+                    chain.attempt,
+                ), (chain, events[chain.object_pk])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dispatch_state_machine():
+    run_state_machine_as_test(
+        DispatchMachine,
+        settings=settings(
+            max_examples=20,
+            stateful_step_count=30,
+            deadline=None,
+            database=None,
+            derandomize=False,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
