@@ -232,7 +232,9 @@ def test_withdraw_offer_on_uuid_model(admin_client, user):
     assert messages == ["Withdrew 1 offer; it can be offered again."]
     ticket.refresh_from_db()
     assert (ticket.state, ticket.assignee, ticket.queue) == (0, None, "")
-    assert ticket.assignment_events().filter(kind="expired", attempt=1).count() == 1
+    withdrawn = ticket.assignment_events().get(attempt=1, kind="withdrawn")
+    assert withdrawn.reason == "withdrawn in the admin by admin"
+    assert not ticket.assignment_events().filter(kind="expired").exists()
     # Offered again at once: the withdrawn offer does not block a new one.
     ticket.offer(user)
     assert ticket.assignment_attempt == 2
