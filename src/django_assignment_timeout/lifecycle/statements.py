@@ -232,6 +232,9 @@ class Statements:
             f"AND {column(event_field('object_pk'))} = %s "
             f"AND {column(event_field('attempt'))} = %s "
             f"AND {column(event_field('kind'))} = %s"
+            # InnoDB: a locking read sees the latest commit, not the snapshot
+            # an earlier read in the caller's transaction fixed.
+            + (" FOR UPDATE" if self.mysql else "")
         )
 
         values = ", ".join(["%s"] * (len(EVENT_COLUMNS) - 1))
