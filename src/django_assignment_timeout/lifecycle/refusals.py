@@ -32,9 +32,9 @@ if TYPE_CHECKING:
     from django.db import models
 
 #: The events that end an offer; the last of them says how the last one ended.
-OFFER_ENDINGS = ("accepted", "rejected", "expired", "withdrawn")
+_ENDINGS = ("accepted", "rejected", "expired", "withdrawn")
 #: The endings nobody answered: a late answer to them is told the offer is gone.
-UNANSWERED_ENDINGS = ("expired", "withdrawn")
+_UNANSWERED = ("expired", "withdrawn")
 
 __all__ = [
     "Refusal",
@@ -260,7 +260,7 @@ def last_ending_for(
         .filter(
             content_type=ContentType.objects.db_manager(using).get_for_model(model),
             object_pk=str(pk),
-            kind__in=OFFER_ENDINGS,
+            kind__in=_ENDINGS,
         )
         .order_by("-id")
         .values_list("kind", "assignee_pk", "attempt")
@@ -270,7 +270,7 @@ def last_ending_for(
         return None
     kind, last_assignee, last_attempt = last
     if (
-        kind in UNANSWERED_ENDINGS
+        kind in _UNANSWERED
         and last_assignee == str(assignee_pk)
         and (attempt is None or attempt == last_attempt)
     ):
