@@ -198,7 +198,7 @@ def why_not_expired(
 ) -> TransitionError:
     """Why an expiry (or a withdrawal) changed no row: not due yet, taken, no offer, or missing.
 
-    A ``force``d ending (a withdrawal) waits for no deadline: an open offer
+    With ``force`` (a withdrawal) the ending waits for no deadline: an open offer
     found here changed between its UPDATE and this read.
     """
     try:
