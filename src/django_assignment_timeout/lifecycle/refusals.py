@@ -39,7 +39,6 @@ _UNANSWERED = ("expired", "withdrawn")
 __all__ = [
     "Refusal",
     "last_ending_for",
-    "last_offer_expired_for",
     "snapshot",
     "unknown_assignee",
     "why_not_answered",
@@ -276,14 +275,3 @@ def last_ending_for(
     ):
         return str(kind)
     return None
-
-
-def last_offer_expired_for(
-    model: type[models.Model],
-    pk: Any,
-    assignee_pk: Any,
-    attempt: int | None,
-    using: str,
-) -> bool:
-    """Whether the last offer of ``pk`` ended by ``assignee_pk``'s expiry."""
-    return last_ending_for(model, pk, assignee_pk, attempt, using) == "expired"
