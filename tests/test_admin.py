@@ -21,6 +21,7 @@ from django_assignment_timeout.admin import (
     AssignmentEventAdmin,
     format_seconds,
 )
+from django_assignment_timeout.admin.open_offers import ADMIN_EXTENSION
 from django_assignment_timeout.clock import deadline_in
 from django_assignment_timeout.models import AssignmentEvent, DeliveryState
 from django_assignment_timeout.sweep import sweep
@@ -104,7 +105,9 @@ def test_changelist_shows_state_and_time_left(admin_client, driver, other_driver
     assert html.count('class="assignment-offer"') == 2
     # The admin's own column and action survive next to the mixin's.
     actions = dict(response.context["action_form"].fields["action"].choices)
-    assert {"mark_noted", "expire_now", "withdraw_offer"} <= set(actions)
+    assert {"mark_noted", "expire_now", "withdraw_offer", "extend_offer"} <= set(
+        actions
+    )
 
 
 def test_changelist_renders_integer_status_and_uuid_key(admin_client, user):
@@ -232,10 +235,38 @@ def test_withdraw_offer_on_uuid_model(admin_client, user):
     assert messages == ["Withdrew 1 offer; it can be offered again."]
     ticket.refresh_from_db()
     assert (ticket.state, ticket.assignee, ticket.queue) == (0, None, "")
-    assert ticket.assignment_events().filter(kind="expired", attempt=1).count() == 1
+    withdrawn = ticket.assignment_events().get(attempt=1, kind="withdrawn")
+    assert withdrawn.reason == "withdrawn in the admin by admin"
+    assert not ticket.assignment_events().filter(kind="expired").exists()
     # Offered again at once: the withdrawn offer does not block a new one.
     ticket.offer(user)
     assert ticket.assignment_attempt == 2
+
+
+def test_extend_offer_gives_five_more_minutes_and_reports_the_rest(
+    admin_client, driver
+):
+    open_, due, pending = (StockRequest.objects.create() for _ in range(3))
+    deadline = open_.offer(driver).deadline
+    due.offer(driver)
+    make_due(StockRequest, due.pk)
+
+    messages = run_action(
+        admin_client, "stockrequest", "extend_offer", [open_.pk, due.pk, pending.pk]
+    )
+
+    assert "Gave 1 offer 5 more minutes." in messages
+    assert f"1 row left unchanged (e.g. {due.pk}): This offer has expired." in messages
+    assert (
+        f"1 row left unchanged (e.g. {pending.pk}): "
+        "There is no active offer for this assignment." in messages
+    )
+    open_.refresh_from_db()
+    assert open_.assignment_expires_at == deadline + ADMIN_EXTENSION
+    assert open_.assignment_events().get(kind="extended").sequence == 1
+    # The offer past its deadline was expired, not revived.
+    assert StockRequest.objects.get(pk=due.pk).status == "PENDING"
+    assert due.assignment_events().filter(kind="expired").count() == 1
 
 
 def test_view_only_staff_get_no_lifecycle_actions(client, driver, django_user_model):
@@ -253,6 +284,7 @@ def test_view_only_staff_get_no_lifecycle_actions(client, driver, django_user_mo
     assert "mark_noted" in actions  # the project's own, declared without permissions
     assert "expire_now" not in actions
     assert "withdraw_offer" not in actions
+    assert "extend_offer" not in actions
     client.post(
         url("testapp_stockrequest_changelist"),
         {"action": "expire_now", "_selected_action": [str(offered.pk)]},

@@ -297,12 +297,27 @@ def test_start_while_a_chain_waits_for_its_step_is_refused(job, drivers):
 
 def test_a_withdrawn_offer_stops_the_chain(job, drivers):
     job.start_dispatch()
-    job.expire(force=True)
-    withdrawn = AssignmentEvent.objects.record(Job, job.pk, 1, "withdrawn", None)
-    advance(Job, withdrawn)
+    job.withdraw(reason="dispatcher took it back")
+    deliver_pending()  # the relay takes the step
     chain = job.dispatch_chains().get()
     assert (chain.state, chain.end_reason) == (ChainState.STOPPED, ChainEnd.WITHDRAWN)
     assert "stopped" in str(chain)
+    # Nobody else is offered it: the dispatcher decides what comes next.
+    job.refresh_from_db()
+    assert (job.status, job.assignment_attempt) == ("pending", 1)
+    assert _kinds(job) == [
+        ("offered", 1, str(drivers[0].pk)),
+        ("withdrawn", 1, str(drivers[0].pk)),
+    ]
+
+
+def test_an_extended_offer_keeps_the_chain_waiting_for_its_ending(job, drivers):
+    job.start_dispatch()
+    job.extend(by=60)
+    deliver_pending()  # the extension is no step
+    assert running_chain(Job, job.pk).attempt == 1
+    _expire_and_step(job)
+    assert job.assignee_id == drivers[1].pk and job.assignment_attempt == 2
 
 
 def test_an_offer_made_while_the_step_reads_its_candidates_supersedes_it(

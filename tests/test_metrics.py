@@ -144,10 +144,20 @@ def test_each_committed_transition_is_counted_by_model_and_kind(
 ):
     before = {
         kind: sample("assignment_timeout_events_total", model=STOCK, kind=kind)
-        for kind in ("offered", "accepted", "rejected", "expired")
+        for kind in (
+            "offered",
+            "accepted",
+            "rejected",
+            "expired",
+            "withdrawn",
+            "extended",
+        )
     }
     with django_capture_on_commit_callbacks(execute=True):
-        rows = offered_requests(driver, 4)
+        rows = offered_requests(driver, 5)
+    with django_capture_on_commit_callbacks(execute=True):
+        rows[4].extend(by=60)
+        rows[4].withdraw()
     with django_capture_on_commit_callbacks(execute=True):
         rows[0].accept(driver)
     with django_capture_on_commit_callbacks(execute=True):
@@ -160,10 +170,12 @@ def test_each_committed_transition_is_counted_by_model_and_kind(
         for kind in before
     }
     assert {k: after[k] - before[k] for k in before} == {
-        "offered": 4,
+        "offered": 5,
         "accepted": 1,
         "rejected": 1,
         "expired": 2,
+        "withdrawn": 1,
+        "extended": 1,
     }
 
 

@@ -3,7 +3,7 @@
 * An offer goes to the driver it was made to, and lives only as long as the
   offer: a phone that was offline never shows "New Trip Offer" after the
   deadline, and an offer past it is not sent at all.
-* When the offer ends (accepted, rejected, expired) the driver's devices get
+* When the offer ends (accepted, rejected, expired, withdrawn) the driver's devices get
   the message that replaces the offer's push under the same collapse key.
 * An expired offer goes to every EIC of the request's DBS: "Driver Assignment
   Expired" / "{driver_name} did not accept the trip to {dbs_name}. Please
@@ -50,6 +50,10 @@ ENDED_TEXTS = {
     "accepted": ("Trip Accepted", "You accepted the trip to {dbs_name}."),
     "rejected": ("Trip Declined", "You declined the trip to {dbs_name}."),
     "expired": ("Trip Offer Expired", "The trip offer to {dbs_name} has expired."),
+    "withdrawn": (
+        "Trip Offer Withdrawn",
+        "The trip offer to {dbs_name} was withdrawn.",
+    ),
 }
 
 

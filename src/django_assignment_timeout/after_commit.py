@@ -26,7 +26,9 @@ __all__ = [
     "after_answer",
     "after_exhausted",
     "after_expiry",
+    "after_extension",
     "after_offer",
+    "after_withdrawal",
     "announce_expiry",
     "schedule_delivery",
     "schedule_expiry",
@@ -131,6 +133,54 @@ def after_expiry(
 ) -> None:
     """Announce committed expiries and trigger their delivery."""
     announce_expiry(model, expired)
+    schedule_delivery()
+
+
+def after_withdrawal(
+    model: type[models.Model],
+    pk: Any,
+    attempt: int,
+    assignee_pk: Any,
+    reason: str,
+    event: AssignmentEvent,
+) -> None:
+    """Announce a committed withdrawal and trigger delivery of its event."""
+    send_signal(
+        signals.assignment_withdrawn,
+        model,
+        pk=pk,
+        attempt=attempt,
+        assignee_pk=assignee_pk,
+        reason=reason,
+        event=event,
+    )
+    schedule_delivery()
+
+
+def after_extension(
+    model: type[models.Model],
+    pk: Any,
+    attempt: int,
+    assignee_pk: Any,
+    deadline: Any,
+    event: AssignmentEvent,
+) -> None:
+    """Announce a committed extension, re-arm its expiry, trigger delivery.
+
+    The expiry armed for the old deadline stays armed where the backend can
+    not revoke it: it finds the offer not due (:class:`.OfferNotDue`) and does
+    nothing, so only the one armed here expires it.
+    """
+    send_signal(
+        signals.assignment_extended,
+        model,
+        pk=pk,
+        attempt=attempt,
+        assignee_pk=assignee_pk,
+        deadline=deadline,
+        event=event,
+    )
+    schedule_expiry(model, pk, attempt, deadline)
     schedule_delivery()
 
 

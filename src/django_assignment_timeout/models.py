@@ -178,6 +178,30 @@ class ExpiringAssignmentMixin(models.Model):
         finally:
             self._refresh_assignment()
 
+    def withdraw(
+        self, *, attempt: int | str | None = None, reason: str = ""
+    ) -> AssignmentEvent:
+        """Withdraw the open offer before its deadline. Returns the ``withdrawn`` event."""
+        try:
+            return lifecycle.withdraw(
+                type(self),
+                self.pk,
+                attempt=attempt,
+                reason=reason,
+                using=self._state.db,
+            )
+        finally:
+            self._refresh_assignment()
+
+    def extend(self, *, by: Any, attempt: int | str | None = None) -> AssignmentEvent:
+        """Give the open offer ``by`` more time. Returns the ``extended`` event."""
+        try:
+            return lifecycle.extend(
+                type(self), self.pk, by=by, attempt=attempt, using=self._state.db
+            )
+        finally:
+            self._refresh_assignment()
+
     def start_dispatch(self) -> AssignmentEvent:
         """Start the model's dispatch policy; returns the first ``offered`` event.
 

@@ -18,8 +18,13 @@ The default (:func:`default_notifications`) is:
   is still the open offer, under its collapse key, expiring at its deadline.
   The minutes are the time the offer had left when the reminder was written
   (both ends on the database clock), rounded up: still true when it arrives;
-* ``accepted``, ``rejected`` and ``expired``: the assignee gets the message
-  that ends the offer ("Offer accepted", "Offer declined", "Offer expired"),
+* ``extended``: the assignee gets "Offer extended" ("5 more minutes to
+  accept ..."), on the same terms as ``offered``, expiring at the offer's
+  current deadline. The minutes are the time the offer had left when it was
+  extended (both ends on the database clock), rounded up;
+* ``accepted``, ``rejected``, ``expired`` and ``withdrawn``: the assignee gets
+  the message that ends the offer ("Offer accepted", "Offer declined", "Offer
+  expired", "Offer withdrawn"),
   under the offer's collapse key, so it replaces the offer on every device
   (``ends_offer``). Who else is told is the project's business: GTS tells
   its EIC users.
@@ -84,7 +89,14 @@ OFFER_ENDINGS: dict[str, tuple[str, str]] = {
         gettext_noop("Offer expired"),
         gettext_noop("The offer of %(assignment)s has expired."),
     ),
+    "withdrawn": (
+        gettext_noop("Offer withdrawn"),
+        gettext_noop("The offer of %(assignment)s was withdrawn."),
+    ),
 }
+
+#: The kinds announced only while their attempt is still the open offer.
+_WHILE_OPEN = ("offered", "reminded", "extended")
 
 # Set by the relay on each event it delivers: the assignee loaded in bulk.
 _ASSIGNEE_CACHE = "_assignment_timeout_assignee"
@@ -220,9 +232,10 @@ def assignee_model(model: type[models.Model]) -> type[models.Model]:
 def reminder_minutes(event: AssignmentEvent) -> int:
     """The whole minutes (at least 1) the offer had left when ``event`` was written.
 
-    ``deadline - created_at`` of a ``reminded`` event, rounded up: both come
-    from the database clock, and the time left only shrinks, so "less than N
-    minutes" stays true however late the message goes out.
+    ``deadline - created_at`` of a ``reminded`` (or ``extended``) event,
+    rounded up: both come from the database clock, and the time left only
+    shrinks, so "less than N minutes" stays true however late the message
+    goes out.
     """
     if event.deadline is None or event.created_at is None:
         return 1
@@ -246,8 +259,24 @@ def default_notifications(
     assignee = event_assignee(assignment, event)
     if assignee is None:
         return []
-    if event.kind in ("offered", "reminded") and not _is_open_offer(assignment, event):
+    if event.kind in _WHILE_OPEN and not _is_open_offer(assignment, event):
         return []  # that offer has ended: announcing it would mislead
+    if event.kind == "extended":
+        minutes = reminder_minutes(event)
+        return [
+            offer_notification(
+                assignment,
+                event,
+                [assignee],
+                gettext("Offer extended"),
+                ngettext(
+                    "%(minutes)s more minute to accept %(assignment)s.",
+                    "%(minutes)s more minutes to accept %(assignment)s.",
+                    minutes,
+                )
+                % {"minutes": minutes, "assignment": assignment},
+            )
+        ]
     if event.kind == "reminded":
         minutes = reminder_minutes(event)
         return [

@@ -86,6 +86,20 @@ class AssignmentQuerySet(models.QuerySet[Any]):
             self.model, pk, attempt=attempt, force=force, using=self.db
         )
 
+    def withdraw(
+        self, pk: Any, *, attempt: int | str | None = None, reason: str = ""
+    ) -> AssignmentEvent:
+        """Withdraw the open offer of ``pk``; see :func:`.lifecycle.withdraw`."""
+        return lifecycle.withdraw(
+            self.model, pk, attempt=attempt, reason=reason, using=self.db
+        )
+
+    def extend(
+        self, pk: Any, *, by: Any, attempt: int | str | None = None
+    ) -> AssignmentEvent:
+        """Give the open offer of ``pk`` more time; see :func:`.lifecycle.extend`."""
+        return lifecycle.extend(self.model, pk, by=by, attempt=attempt, using=self.db)
+
     def expire_due(
         self, *, batch_size: int | None = None, max_batches: int | None = None
     ) -> SweepResult:

@@ -15,8 +15,10 @@ __all__ = [
     "assignment_accepted",
     "assignment_exhausted",
     "assignment_expired",
+    "assignment_extended",
     "assignment_offered",
     "assignment_rejected",
+    "assignment_withdrawn",
     "fcm_token_invalid",
     "notifications_sent",
 ]
@@ -50,6 +52,18 @@ assignment_rejected = Signal()
 #: once for a single expiry), never with model instances.
 #: Arguments: ``sender``, ``expired`` (list of :class:`ExpiredOffer`).
 assignment_expired = Signal()
+
+#: The dispatcher withdrew an open offer before its deadline; the assignment
+#: is pending again. Arguments: ``sender``, ``pk``, ``attempt``,
+#: ``assignee_pk`` (whom it was offered to), ``reason`` (str), ``event`` (the
+#: ``withdrawn`` event).
+assignment_withdrawn = Signal()
+
+#: The dispatcher gave an open offer more time. Arguments: ``sender``, ``pk``,
+#: ``attempt``, ``assignee_pk``, ``deadline`` (the new one, aware, database
+#: clock), ``event`` (the ``extended`` event; its ``sequence`` counts the
+#: extensions of that offer from 1).
+assignment_extended = Signal()
 
 #: A dispatch chain ended without an accept: no candidate, attempt or time
 #: was left, and the assignment is pending. Sent after the step's commit by

@@ -15,7 +15,7 @@ from django.contrib.contenttypes.models import ContentType
 from django_assignment_timeout.models import AssignmentEvent
 from django_assignment_timeout.options import ATTEMPT, EXPIRES_AT, options_for
 
-TERMINAL = ("accepted", "rejected", "expired")
+TERMINAL = ("accepted", "rejected", "expired", "withdrawn")
 
 
 def violations(
@@ -24,13 +24,16 @@ def violations(
     """Every breach of the lifecycle invariants among ``model``'s rows.
 
     * each attempt 1..N of a row has exactly one ``offered`` event and at most
-      one terminal (accepted / rejected / expired) event: exactly-once expiry;
+      one terminal (accepted / rejected / expired / withdrawn) event:
+      exactly-once expiry;
     * the row's state agrees with its current attempt's events: an open offer
       has no terminal event, an accepted row an ``accepted`` one, a pending
-      row that was offered a ``rejected`` or ``expired`` one;
+      row that was offered a ``rejected``, ``expired`` or ``withdrawn`` one;
     * nothing expired before its deadline (unless ``forced`` expiries are
       allowed) and, when ``offer_deadlines`` (nobody moved stored deadlines),
-      nothing was accepted at or after the deadline of its offer (lazy expiry).
+      nothing was accepted at or after the deadline of its offer (lazy
+      expiry): the latest ``extended`` event's deadline, if any, else the
+      ``offered`` one.
     """
     opts = options_for(model)
     content_type = ContentType.objects.get_for_model(model)
@@ -71,7 +74,11 @@ def violations(
                     )
             if offer_deadlines and kinds.get("accepted") and kinds.get("offered"):
                 accepted_at = kinds["accepted"][0][0]
-                offer_deadline = kinds["offered"][0][1]
+                # An extension moved the deadline; deadlines only grow.
+                offer_deadline = max(
+                    deadline
+                    for _, deadline in kinds["offered"] + kinds.get("extended", [])
+                )
                 if accepted_at >= offer_deadline:
                     found.append(
                         f"{key}#{attempt}: accepted at {accepted_at}, "
@@ -96,6 +103,7 @@ def violations(
             not in (
                 ["rejected"],
                 ["expired"],
+                ["withdrawn"],
             )
         ):
             found.append(f"{key}: pending but attempt {current} ended {last_terminal}")

@@ -6,7 +6,6 @@ State changes go through the lifecycle only; see the package's docstring
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -19,16 +18,14 @@ from django.db.models.functions import Cast, Replace
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
-from django_assignment_timeout import lifecycle
 from django_assignment_timeout.admin.dispatch import DispatchAdminMixin
 from django_assignment_timeout.admin.events import AssignmentEventInline
 from django_assignment_timeout.admin.guard import lifecycle_guarded
-from django_assignment_timeout.admin.offering import offer_selected, report_refusals
+from django_assignment_timeout.admin.offering import offer_selected
+from django_assignment_timeout.admin.open_offers import OpenOfferActions
 from django_assignment_timeout.clock import DatabaseNow, deadline_in
 from django_assignment_timeout.events import AssignmentEvent, EventKind
-from django_assignment_timeout.exceptions import TransitionError
 from django_assignment_timeout.options import (
     ATTEMPT,
     EXPIRES_AT,
@@ -123,13 +120,15 @@ def _recently_expired(model: type[models.Model]) -> Exists:
     return Exists(events)
 
 
-class AssignmentAdminMixin(DispatchAdminMixin):
+class AssignmentAdminMixin(DispatchAdminMixin, OpenOfferActions):
     """ModelAdmin mixin for a model that uses :class:`.ExpiringAssignmentMixin`.
 
     Adds an ``assignment_state`` column (state, assignee, time left on the
     database clock), the :class:`AssignmentStateFilter`, the "offer to…"
-    action (through :func:`.lifecycle.offer`), the "expire now" and
-    "withdraw offer" actions (both through :func:`.lifecycle.expire`), the
+    action (through :func:`.lifecycle.offer`), the "expire now",
+    "withdraw offer" and "5 more minutes" actions (through
+    :func:`.lifecycle.expire`, :func:`.lifecycle.withdraw` and
+    :func:`.lifecycle.extend`), the
     offer history inline, and keeps the forms out of the lifecycle: the
     mixin's fields and the assignee are read-only, a new row is created
     pending, and an existing row's status can not be set to another
@@ -139,7 +138,12 @@ class AssignmentAdminMixin(DispatchAdminMixin):
 
     #: Appended to the list filters and actions the admin declares itself.
     assignment_list_filter: tuple[Any, ...] = (AssignmentStateFilter,)
-    assignment_actions: tuple[str, ...] = ("offer_to", "expire_now", "withdraw_offer")
+    assignment_actions: tuple[str, ...] = (
+        "offer_to",
+        "expire_now",
+        "withdraw_offer",
+        "extend_offer",
+    )
     # Annotation only, no value: ModelAdmin's own actions still applies; this
     # tells mypy the type __init__ reads and writes.
     actions: Sequence[Any] | None
@@ -324,67 +328,6 @@ class AssignmentAdminMixin(DispatchAdminMixin):
             action_name="offer_to",
             state=self.assignment_state,
         )
-
-    @admin.action(
-        description=_("Expire the selected offers now"), permissions=["change"]
-    )
-    def expire_now(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        """End each selected open offer now, as if its deadline had passed.
-
-        Writes an ``expired`` event, so the dispatcher is notified as for a
-        timed-out offer. Rows with no open offer (pending, accepted) are left
-        as they are and reported.
-        """
-        done = self._force_expire(request, queryset)
-        if done:
-            self.message_user(  # type: ignore[attr-defined]
-                request,
-                ngettext(
-                    "Expired %(count)d offer; it is pending again.",
-                    "Expired %(count)d offers; they are pending again.",
-                    done,
-                )
-                % {"count": done},
-                messages.SUCCESS,
-            )
-
-    @admin.action(description=_("Withdraw the selected offers"), permissions=["change"])
-    def withdraw_offer(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        """Take back each selected open offer before the assignee answers.
-
-        The same transition as :meth:`expire_now` (the offer ends, the row is
-        pending again, an ``expired`` event records it and notifies), told to
-        the dispatcher as a withdrawal so the row can be offered to someone else.
-        """
-        done = self._force_expire(request, queryset)
-        if done:
-            self.message_user(  # type: ignore[attr-defined]
-                request,
-                ngettext(
-                    "Withdrew %(count)d offer; it can be offered again.",
-                    "Withdrew %(count)d offers; they can be offered again.",
-                    done,
-                )
-                % {"count": done},
-                messages.SUCCESS,
-            )
-
-    def _force_expire(self, request: HttpRequest, queryset: QuerySet[Any]) -> int:
-        """``lifecycle.expire(force=True)`` per row; one message per refusal reason."""
-        using = router.db_for_write(self.model)
-        done = 0
-        refused: Counter[str] = Counter()
-        examples: dict[str, Any] = {}
-        for pk in queryset.values_list("pk", flat=True):
-            try:
-                lifecycle.expire(self.model, pk, force=True, using=using)
-            except TransitionError as err:
-                refused[err.message] += 1
-                examples.setdefault(err.message, pk)
-            else:
-                done += 1
-        report_refusals(self, request, refused, examples)  # type: ignore[arg-type]
-        return done
 
 
 class AssignmentAdmin(AssignmentAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]

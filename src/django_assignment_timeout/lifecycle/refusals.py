@@ -31,13 +31,19 @@ from django_assignment_timeout.options import ATTEMPT, EXPIRES_AT, AssignmentOpt
 if TYPE_CHECKING:
     from django.db import models
 
+#: The events that end an offer; the last of them says how the last one ended.
+_ENDINGS = ("accepted", "rejected", "expired", "withdrawn")
+#: The endings nobody answered: a late answer to them is told the offer is gone.
+_UNANSWERED = ("expired", "withdrawn")
+
 __all__ = [
     "Refusal",
-    "last_offer_expired_for",
+    "last_ending_for",
     "snapshot",
     "unknown_assignee",
     "why_not_answered",
     "why_not_expired",
+    "why_not_extended",
     "why_not_pending",
 ]
 
@@ -169,10 +175,14 @@ def why_not_answered(
                 AlreadyTaken("You have already accepted this assignment.", pk=pk)
             )
         return Refusal(AlreadyTaken(pk=pk))
-    if status == opts.pending and last_offer_expired_for(
-        model, pk, assignee_pk, attempt, using
-    ):
-        return Refusal(OfferExpired(pk=pk, attempt=attempt))
+    if status == opts.pending:
+        ending = last_ending_for(model, pk, assignee_pk, attempt, using)
+        if ending == "expired":
+            return Refusal(OfferExpired(pk=pk, attempt=attempt))
+        if ending == "withdrawn":
+            return Refusal(
+                OfferExpired("This offer was withdrawn.", pk=pk, attempt=attempt)
+            )
     return Refusal(NoActiveOffer(pk=pk, attempt=attempt))
 
 
@@ -182,44 +192,86 @@ def why_not_expired(
     pk: Any,
     attempt: int | None,
     using: str,
+    *,
+    force: bool = False,
 ) -> TransitionError:
-    """Why an expiry changed no row: not due yet, taken, no offer, or missing."""
+    """Why an expiry (or a withdrawal) changed no row: not due yet, taken, no offer, or missing.
+
+    With ``force`` (a withdrawal) the ending waits for no deadline: an open offer
+    found here changed between its UPDATE and this read.
+    """
     try:
         row = snapshot(model, opts, pk, using)
     except AssignmentNotFound as err:
         return err
     status = row[opts.status_attname]
     if status == opts.offered and (attempt is None or attempt == row[ATTEMPT]):
+        if force:
+            return NoActiveOffer("The offer changed meanwhile; try again.", pk=pk)
         return OfferNotDue(pk=pk, attempt=row[ATTEMPT])
     if status == opts.accepted:
         return AlreadyTaken(pk=pk, attempt=attempt)
     return NoActiveOffer(pk=pk, attempt=attempt)
 
 
-def last_offer_expired_for(
+def why_not_extended(
+    model: type[models.Model],
+    opts: AssignmentOptions,
+    pk: Any,
+    attempt: int | None,
+    using: str,
+) -> Refusal:
+    """Why an extension changed no row: the offer is due, ended, taken, or missing.
+
+    An open offer past its deadline can not be given more time: it has ended,
+    whether or not a sweep has run, so :attr:`Refusal.due_attempt` says to
+    expire it now, as a late answer does.
+    """
+    try:
+        row = snapshot(model, opts, pk, using)
+    except AssignmentNotFound as err:
+        return Refusal(err)
+    status = row[opts.status_attname]
+    current = row[ATTEMPT]
+    if status == opts.offered and (attempt is None or attempt == current):
+        if row["_is_due"]:
+            return Refusal(OfferExpired(pk=pk, attempt=current), due_attempt=current)
+        return Refusal(NoActiveOffer("The offer changed meanwhile; try again.", pk=pk))
+    if status == opts.accepted:
+        return Refusal(AlreadyTaken(pk=pk, attempt=attempt))
+    return Refusal(NoActiveOffer(pk=pk, attempt=attempt))
+
+
+def last_ending_for(
     model: type[models.Model],
     pk: Any,
     assignee_pk: Any,
     attempt: int | None,
     using: str,
-) -> bool:
-    """Whether the last answer-like event of ``pk`` is ``assignee_pk``'s expiry."""
+) -> str | None:
+    """How the last offer of ``pk`` ended (``expired`` or ``withdrawn``), if it was ``assignee_pk``'s.
+
+    ``None`` when it was someone else's offer, another attempt than
+    ``attempt``, or ended otherwise (answered).
+    """
     last = (
         AssignmentEvent.objects.using(using)
         .filter(
             content_type=ContentType.objects.db_manager(using).get_for_model(model),
             object_pk=str(pk),
+            kind__in=_ENDINGS,
         )
-        .exclude(kind="offered")
         .order_by("-id")
         .values_list("kind", "assignee_pk", "attempt")
         .first()
     )
     if last is None:
-        return False
+        return None
     kind, last_assignee, last_attempt = last
-    return (
-        kind == "expired"
+    if (
+        kind in _UNANSWERED
         and last_assignee == str(assignee_pk)
         and (attempt is None or attempt == last_attempt)
-    )
+    ):
+        return str(kind)
+    return None

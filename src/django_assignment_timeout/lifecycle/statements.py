@@ -1,4 +1,4 @@
-"""The SQL of the four transitions, built once per model and database.
+"""The SQL of the transitions, built once per model and database.
 
 A transition is its conditional UPDATE and its event's INSERT, nothing else:
 no read of the clock before it, no read of the row after it. Where the
@@ -26,7 +26,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import connections
-from django.db.models import DurationField
+from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Value
 from django.db.models.sql import Query, UpdateQuery
 
 from django_assignment_timeout.clock import DatabaseNow, deadline_in
@@ -121,7 +121,11 @@ class Statements:
         if now_params:  # pragma: no cover - no backend Django ships has any
             raise RuntimeError(f"The database clock takes parameters: {now_params}")
         self._deadline_sql, self._deadline_params, self._seconds_at = _deadline(
-            compiler, connection
+            compiler, connection, deadline_in
+        )
+        # An extension adds to the stored deadline, not to now.
+        self._later_sql, self._later_params, self._later_at = _deadline(
+            Query(model).get_compiler(using=using), connection, _later
         )
 
         table = qn(meta.db_table)
@@ -209,9 +213,36 @@ class Statements:
                         f"AND {s} = %s AND {at} = %s{due}"
                     )
 
+        # The extension, keyed by pinned: only an offer not yet due moves.
+        self.extend: dict[bool, str] = {}
+        for pinned in (False, True):
+            after = f" AND {at} = %s" if pinned else ""
+            self.extend[pinned] = (
+                f"UPDATE {table}{hint} SET {ex} = {self._later_sql} "
+                f"WHERE {pk} = %s AND {s} = %s{after} AND {ex} > {now}"
+            )
+            if self.update_returns:
+                self.extend[pinned] += f" RETURNING {at}, {a}, {ex}"
+        # Off RETURNING: the row as the UPDATE left it, read under its lock.
+        self.extend_read = f"SELECT {at}, {a}, {ex} FROM {table} WHERE {pk} = %s"
+        ordinal = column(event_field("sequence"))
+        self.next_sequence = (
+            f"SELECT COALESCE(MAX({ordinal}), 0) + 1 FROM {self.events_table} "
+            f"WHERE {column(event_field('content_type'))} = %s "
+            f"AND {column(event_field('object_pk'))} = %s "
+            f"AND {column(event_field('attempt'))} = %s "
+            f"AND {column(event_field('kind'))} = %s"
+            # InnoDB: a locking read sees the latest commit, not the snapshot
+            # an earlier read in the caller's transaction fixed.
+            + (" FOR UPDATE" if self.mysql else "")
+        )
+
         values = ", ".join(["%s"] * (len(EVENT_COLUMNS) - 1))
         self.event_values = self._insert(f"VALUES ({values}, %s)")
         self.event_values_now = self._insert(f"VALUES ({values}, {now})")
+        self.event_values_sequenced = self._insert(
+            f"VALUES ({values}, {now}, %s)", extra=f", {ordinal}"
+        )
         self.event_from_offer = self._insert(
             f"SELECT %s, %s, {at}, %s, %s, {ex}, %s, {now} FROM {table} WHERE {pk} = %s"
         )
@@ -234,6 +265,14 @@ class Statements:
         )
         return params
 
+    def later_params(self, seconds: float, connection: Any) -> list[Any]:
+        """The parameters of ``deadline + seconds``, in the extension's SQL."""
+        params = list(self._later_params)
+        params[self._later_at] = DurationField().get_db_prep_value(
+            timedelta(seconds=seconds), connection
+        )
+        return params
+
     def reset_params(self, connection: Any) -> list[Any]:
         """The pending status and each cleared field's default, for the reset."""
         return [
@@ -246,8 +285,8 @@ class Statements:
 
     # -- events --------------------------------------------------------------
 
-    def _insert(self, source: str) -> str:
-        sql = f"INSERT INTO {self.events_table} ({self.event_columns}) {source}"
+    def _insert(self, source: str, extra: str = "") -> str:
+        sql = f"INSERT INTO {self.events_table} ({self.event_columns}{extra}) {source}"
         if self.insert_returns:
             sql += f" RETURNING {self.event_returned}"
         return sql
@@ -303,12 +342,21 @@ def _converters(connection: Any, field: Any, table: str) -> Converter:
     ]
 
 
-def _deadline(compiler: Any, connection: Any) -> tuple[str, list[Any], int]:
-    # ``deadline_in()`` compiled once; a call replaces only its seconds. The
+def _later(seconds: float) -> ExpressionWrapper[Any]:
+    # The stored deadline plus ``seconds``, as Django renders it per backend.
+    return ExpressionWrapper(
+        F(EXPIRES_AT) + Value(timedelta(seconds=seconds), output_field=DurationField()),
+        output_field=DateTimeField(),
+    )
+
+
+def _deadline(
+    compiler: Any, connection: Any, build: Callable[[float], Any]
+) -> tuple[str, list[Any], int]:
+    # ``build(seconds)`` compiled once; a call replaces only its seconds. The
     # seconds are found by a value no other parameter can have.
     marker = 123456.789012
-    query = Query(None)
-    sql, params = compiler.compile(deadline_in(marker).resolve_expression(query))
+    sql, params = compiler.compile(build(marker).resolve_expression(compiler.query))
     prepared = DurationField().get_db_prep_value(timedelta(seconds=marker), connection)
     (at,) = [i for i, param in enumerate(params) if param == prepared]
     return sql, list(params), at

@@ -1,4 +1,4 @@
-"""Offer, accept, reject, expire: each one conditional UPDATE on the database clock.
+"""Offer, accept, reject, expire, withdraw: each one conditional UPDATE on the database clock.
 
 The UPDATE's WHERE clause is the whole decision; nothing is read, checked in
 Python and saved. When it changes no row, a second read (outside the decision,
@@ -9,33 +9,29 @@ the commit (:mod:`django_assignment_timeout.after_commit`).
 
 from __future__ import annotations
 
-import contextlib
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from django.contrib.contenttypes.models import ContentType
 from django.db import connections, router, transaction
 
-from django_assignment_timeout import signals
-from django_assignment_timeout.after_commit import (
-    after_answer,
-    after_expiry,
-    after_offer,
-)
-from django_assignment_timeout.exceptions import TransitionError
+from django_assignment_timeout.after_commit import after_answer, after_offer
 from django_assignment_timeout.lifecycle.arguments import (
     attempt_argument,
     offer_seconds,
     offer_values,
 )
+from django_assignment_timeout.lifecycle.ending import end_offer, expire_quietly
 from django_assignment_timeout.lifecycle.refusals import (
     why_not_answered,
-    why_not_expired,
     why_not_pending,
 )
 from django_assignment_timeout.lifecycle.statements import (
     offer_values_sql,
     statements_for,
+)
+from django_assignment_timeout.lifecycle.writes import (
+    content_type_pk,
+    transition_atomic,
 )
 from django_assignment_timeout.options import (
     AssignmentOptions,
@@ -51,7 +47,7 @@ if TYPE_CHECKING:
 
     from django_assignment_timeout.events import AssignmentEvent
 
-__all__ = ["accept", "expire", "offer", "reject"]
+__all__ = ["accept", "expire", "offer", "reject", "withdraw"]
 
 
 def offer(
@@ -105,8 +101,8 @@ def offer(
         *([after_attempt] if pinned else []),
         assignee,
     ]
-    content_type = _content_type(model, using)
-    with _transaction(using), connection.cursor() as cursor:
+    content_type = content_type_pk(model, using)
+    with transition_atomic(using), connection.cursor() as cursor:
         cursor.execute(
             statements.offer_head + extra_sql + statements.offer_tail[pinned],
             update_params,
@@ -218,67 +214,43 @@ def expire(
     """Expire the open offer of ``pk`` once its deadline has passed.
 
     With ``attempt``, only that offer is expired (a precise task for attempt 1
-    never touches attempt 2). ``force`` ends the offer before its deadline (a
-    dispatcher withdrawing it). Raises :class:`.OfferNotDue`,
-    :class:`.NoActiveOffer` or :class:`.AlreadyTaken` when there is nothing to do.
+    never touches attempt 2). ``force`` ends the offer before its deadline,
+    still recorded as ``expired`` (to record a dispatcher's decision, use
+    :func:`withdraw`). Raises :class:`.OfferNotDue`, :class:`.NoActiveOffer`
+    or :class:`.AlreadyTaken` when there is nothing to do.
     """
     opts = options_for(model)
     using = using or router.db_for_write(model)
     pk = opts.key(pk, using)
     attempt = attempt_argument(model, attempt, using)
     require_bool(force, "force")
-    statements = statements_for(model, using)
-    connection = connections[using]
-    pinned = attempt is not None
-    pk_value = statements.lookup(statements.pk_field, pk, connection)
-    offer = [pk_value, statements.offered, *([attempt] if pinned else [])]
-    reset = statements.reset_params(connection)
-    with _transaction(using), connection.cursor() as cursor:
-        if statements.vendor == "postgresql":
-            # One UPDATE that returns the assignee and deadline it clears.
-            cursor.execute(
-                statements.expire[pinned, force], [*reset, *offer, statements.offered]
-            )
-            row = cursor.fetchone()
-        else:
-            # Read first, locking the row, so the event records the assignee
-            # the UPDATE removes.
-            cursor.execute(statements.expire_read[pinned], offer)
-            row = cursor.fetchone()
-            if row is not None:
-                cursor.execute(
-                    statements.expire[pinned, force],
-                    [*reset, pk_value, statements.offered, row[0]],
-                )
-                if not cursor.rowcount:  # not due yet
-                    row = None
-        if row is not None:
-            current_attempt, assignee_pk, deadline = row
-            assignee_pk = statements.convert(
-                statements.assignee, assignee_pk, connection
-            )
-            event = statements.event(
-                cursor,
-                statements.event_values_now,
-                [
-                    _content_type(model, using),
-                    str(pk),
-                    current_attempt,
-                    "expired",
-                    None if assignee_pk is None else str(assignee_pk),
-                    deadline,
-                    "",
-                ],
-                using,
-            )
-            expired = [
-                signals.ExpiredOffer(pk, current_attempt, assignee_pk, event.deadline)  # type: ignore[union-attr]
-            ]
-            transaction.on_commit(
-                partial(after_expiry, model, expired), using=using, robust=True
-            )
-            return event  # type: ignore[return-value]
-    raise why_not_expired(model, opts, pk, attempt, using)
+    return end_offer(model, pk, attempt, using, kind="expired", force=force)
+
+
+def withdraw(
+    model: type[models.Model],
+    pk: Any,
+    *,
+    attempt: int | str | None = None,
+    reason: str = "",
+    using: str | None = None,
+) -> AssignmentEvent:
+    """Withdraw the open offer of ``pk`` before its deadline: the dispatcher takes it back.
+
+    The same UPDATE as ``expire(force=True)`` (the row is pending again, the
+    offer's fields cleared), recorded as one ``withdrawn`` event with
+    ``reason``, announced by :data:`~.signals.assignment_withdrawn`. With
+    ``attempt``, only that offer is withdrawn. Raises :class:`.NoActiveOffer`,
+    :class:`.AlreadyTaken` or :class:`.AssignmentNotFound`.
+    """
+    opts = options_for(model)
+    using = using or router.db_for_write(model)
+    pk = opts.key(pk, using)
+    attempt = attempt_argument(model, attempt, using)
+    require_text(reason, "reason")
+    return end_offer(
+        model, pk, attempt, using, kind="withdrawn", force=True, reason=reason
+    )
 
 
 # -- internals ---------------------------------------------------------------
@@ -310,8 +282,8 @@ def _answer(
         if kind == "accepted"
         else statements.reset_params(connection)
     )
-    content_type = _content_type(model, using)
-    with _transaction(using), connection.cursor() as cursor:
+    content_type = content_type_pk(model, using)
+    with transition_atomic(using), connection.cursor() as cursor:
         # One reading of the database clock decides the answer and stamps its
         # event, so "accepted before the deadline" can be audited exactly.
         if statements.update_returns:
@@ -372,28 +344,5 @@ def _answer(
             return event
     refusal = why_not_answered(model, opts, pk, assignee_pk, attempt, using)
     if refusal.due_attempt is not None:
-        _expire_quietly(model, pk, refusal.due_attempt, using)
+        expire_quietly(model, pk, refusal.due_attempt, using)
     raise refusal.error
-
-
-def _transaction(using: str) -> transaction.Atomic:
-    # No savepoint inside a caller's transaction: the refusals are raised
-    # after the block, and a database error inside it leaves the caller's
-    # transaction to roll back (PostgreSQL aborts it anyway), so a savepoint
-    # would only add two statements to every transition.
-    return transaction.atomic(using=using, savepoint=False)
-
-
-def _content_type(model: type[models.Model], using: str) -> Any:
-    # ContentType's own per-database cache: one dictionary lookup.
-    return ContentType.objects.db_manager(using).get_for_model(model).pk
-
-
-def _expire_quietly(
-    model: type[models.Model], pk: Any, attempt: int, using: str
-) -> None:
-    # Lazy expiry: whoever notices a due offer first ends it, so the
-    # dispatcher hears of it without waiting for the next sweep.
-    # TransitionError: someone else expired or answered it first.
-    with contextlib.suppress(TransitionError):
-        expire(model, pk, attempt=attempt, using=using)

@@ -1,8 +1,8 @@
 """Signal receivers that feed :mod:`.instruments`: the least coupling to the core.
 
 The lifecycle and the sweep already announce every committed transition
-(``assignment_offered`` / ``accepted`` / ``rejected`` / ``expired``, after
-commit), and the relay announces each notifier call's results
+(``assignment_offered`` / ``accepted`` / ``rejected`` / ``expired`` /
+``withdrawn`` / ``extended``, after commit), and the relay announces each notifier call's results
 (``notifications_sent``), so metrics need no hook of their own in the core.
 :func:`connect` is called by :func:`django_assignment_timeout.metrics.install`.
 
@@ -31,6 +31,7 @@ __all__ = [
     "RECEIVERS",
     "connect",
     "count_answer",
+    "count_change",
     "count_expired",
     "count_notifications",
     "count_offer",
@@ -69,6 +70,13 @@ def count_offer(sender: Any, **kwargs: Any) -> None:
 def count_answer(sender: Any, signal: Any = None, **kwargs: Any) -> None:
     """``assignment_accepted`` / ``assignment_rejected``: one event of that kind."""
     kind = "accepted" if signal is signals.assignment_accepted else "rejected"
+    EVENTS.labels(model=_label(sender), kind=kind).inc()
+
+
+@_logged
+def count_change(sender: Any, signal: Any = None, **kwargs: Any) -> None:
+    """``assignment_withdrawn`` / ``assignment_extended``: one event of that kind."""
+    kind = "withdrawn" if signal is signals.assignment_withdrawn else "extended"
     EVENTS.labels(model=_label(sender), kind=kind).inc()
 
 
@@ -116,6 +124,16 @@ RECEIVERS: tuple[tuple[Any, Receiver, str], ...] = (
     (signals.assignment_accepted, count_answer, "assignment_timeout.metrics.accepted"),
     (signals.assignment_rejected, count_answer, "assignment_timeout.metrics.rejected"),
     (signals.assignment_expired, count_expired, "assignment_timeout.metrics.expired"),
+    (
+        signals.assignment_withdrawn,
+        count_change,
+        "assignment_timeout.metrics.withdrawn",
+    ),
+    (
+        signals.assignment_extended,
+        count_change,
+        "assignment_timeout.metrics.extended",
+    ),
     (
         signals.notifications_sent,
         count_notifications,
