@@ -90,10 +90,11 @@ def hand_receiver(sender: Any, expired: list[Any], **kwargs: Any) -> None:
     if sender is not StockRequest:
         return
     for offer in expired:
+        # The history query the mixin offers (content type and key: indexed).
         tried = set(
-            AssignmentEvent.objects.filter(
-                object_pk=str(offer.pk), kind="offered"
-            ).values_list("assignee_pk", flat=True)
+            AssignmentEvent.objects.for_assignment(StockRequest(pk=offer.pk))
+            .filter(kind="offered")
+            .values_list("assignee_pk", flat=True)
         )
         candidates = Driver.objects.filter(name__startswith=POOL).order_by("pk")
         for driver in candidates:

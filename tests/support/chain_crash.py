@@ -34,9 +34,9 @@ def offer_next_by_hand(sender: Any, expired: list[Any], **kwargs: Any) -> None:
 
     for ended in expired:
         tried = set(
-            AssignmentEvent.objects.filter(
-                object_pk=str(ended.pk), kind="offered"
-            ).values_list("assignee_pk", flat=True)
+            AssignmentEvent.objects.for_assignment(StockRequest(pk=ended.pk))
+            .filter(kind="offered")
+            .values_list("assignee_pk", flat=True)
         )
         for driver in Driver.objects.filter(name__startswith=POOL).order_by("pk"):
             if str(driver.pk) not in tried:

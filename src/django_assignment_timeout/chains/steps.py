@@ -319,8 +319,10 @@ def _claim(own: Any, using: str) -> Any:
         )
     )
     if connections[using].features.has_select_for_update:
-        # One locking read claims and reads.
-        return chain.select_for_update().first()
+        # One locking read claims and reads. At most one row (running_pk is
+        # unique per type), and no ORDER BY: first() would add one by pk,
+        # which lets the planner walk the primary key past every ended chain.
+        return next(iter(chain.select_for_update()), None)
     # SQLite locks nothing on a read: a write claims first, so that a second
     # step waits for this one's lock rather than failing on a stale read.
     if not own.update(offers=F("offers")):
