@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests import services
+from tests.browser.axe import assert_accessible
 from tests.browser.server import start_example
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -32,8 +33,9 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 
 
 def _missing() -> str | None:
-    if importlib.util.find_spec("playwright") is None:
-        return "needs the playwright package (in the test dependency group)"
+    for module in ("playwright", "axe_playwright_python"):
+        if importlib.util.find_spec(module) is None:
+            return f"needs the {module} package (in the test dependency group)"
     for module in ("daphne", "rest_framework"):
         if importlib.util.find_spec(module) is None:
             return f"needs {module} to run the example (the example dependency group)"
@@ -98,3 +100,12 @@ def screenshot():
         return path
 
     return save
+
+
+@pytest.fixture
+def axe_check():
+    """Check a page with axe-core: ``axe_check(page, "what it shows now")``.
+
+    Call it after each state worth checking (the page loaded, an action that
+    changed it); pass ``pages=THIRD_PARTY`` for pages we do not template."""
+    return assert_accessible

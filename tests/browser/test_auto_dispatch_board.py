@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser.axe import SIZES
 from tests.browser.server import TIMEOUT
 
 pytestmark = pytest.mark.timeout(120)
 
-SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
 # An offer runs TIMEOUT seconds; then the sweep (every 0.5 s), the relay's
 # step and the board's refresh (every second) follow.
 STEP_MS = (TIMEOUT + 6) * 1000
@@ -38,13 +38,14 @@ def sign_in(browser, example, username, viewport):
 
 
 def test_auto_dispatch_through_two_expiries_to_the_third_driver(
-    browser, example, screenshot, size
+    browser, example, screenshot, size, axe_check
 ):
     from playwright.sync_api import expect
 
     width, height = SIZES[size]
     viewport = {"width": width, "height": height}
     board = sign_in(browser, example, "eic.kondli", viewport)
+    axe_check(board, "board")
     request_id = (
         board.locator("tr[data-status=PENDING]")
         .first.get_attribute("id")
@@ -57,6 +58,7 @@ def test_auto_dispatch_through_two_expiries_to_the_third_driver(
     )
     offers = board.get_by_role("list", name=f"Offers of request {request_id}")
     expect(offers).to_contain_text("Amit: holds it now")
+    axe_check(board, "board, auto-dispatch started")
 
     # Amit says nothing: Ravi gets it, then Ravi says nothing: Sunil gets it.
     expect(offers).to_contain_text("Ravi: holds it now", timeout=STEP_MS)
@@ -64,9 +66,12 @@ def test_auto_dispatch_through_two_expiries_to_the_third_driver(
     expect(offers).to_contain_text("Sunil: holds it now", timeout=STEP_MS)
     expect(offers).to_contain_text("Ravi: let it expire")
     screenshot(board, f"eic-board-auto-dispatch-third-driver-{size}")
+    axe_check(board, "board, auto-dispatch at the third driver")
 
     sunil = sign_in(browser, example, "sunil", viewport)
     offer = sunil.locator(f"#offer-{request_id}")
+    offer.wait_for()
+    axe_check(sunil, "driver's page, auto-dispatched offer")
     offer.get_by_role("button", name="Accept").click()
     expect(sunil.get_by_role("status")).to_contain_text(
         f"You accepted stock request {request_id}"
@@ -88,5 +93,7 @@ def test_auto_dispatch_through_two_expiries_to_the_third_driver(
     )
     assert overflow <= 0, overflow
     screenshot(board, f"eic-board-auto-dispatch-accepted-{size}")
+    axe_check(board, "board, auto-dispatch accepted")
+    axe_check(sunil, "driver's page, offer accepted")
     sunil.context.close()
     board.context.close()

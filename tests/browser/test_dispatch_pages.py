@@ -11,6 +11,7 @@ import re
 
 import pytest
 
+from tests.browser.axe import SIZES
 from tests.browser.server import TIMEOUT
 
 pytestmark = pytest.mark.timeout(120)
@@ -21,7 +22,17 @@ SETTLE_MS = 8_000
 
 
 @pytest.fixture
-def sign_in(browser, example):
+def accessible(axe_check):
+    """axe-core at both sizes: these tests drive one size, the pages serve both."""
+
+    def check(page, state):
+        axe_check(page, state, sizes=SIZES.values())
+
+    return check
+
+
+@pytest.fixture
+def sign_in(browser, example, accessible):
     """Open a new browser context and sign in as a demo user; its page."""
     contexts = []
 
@@ -34,10 +45,12 @@ def sign_in(browser, example):
         # Anonymous: sent to the login page, which lists the demo users.
         assert page.url.startswith(f"{example.base}/accounts/login/")
         assert page.locator("#demo-users").get_by_text(username).is_visible()
+        accessible(page, "login page")
         page.fill("#id_username", username)
         page.fill("#id_password", "gts-demo")
         page.click("button[type=submit]")
         page.wait_for_load_state()
+        accessible(page, f"{username}'s first page")
         return page
 
     yield sign_in_as
@@ -75,7 +88,7 @@ def countdown_seconds(locator):
     return int(minutes) * 60 + int(seconds)
 
 
-def test_unanswered_offer_counts_down_and_expires(sign_in, screenshot):
+def test_unanswered_offer_counts_down_and_expires(sign_in, screenshot, accessible):
     from playwright.sync_api import expect
 
     board = sign_in("eic.kondli")
@@ -126,6 +139,11 @@ def test_unanswered_offer_counts_down_and_expires(sign_in, screenshot):
     )
     screenshot(driver, "driver-offer-expired")
     screenshot(board, "eic-board-offer-expired")
+    # Checked once the offer expired, not while it counts down: four checks
+    # take a second or so of a 5 s offer. test_offer_accepted_in_time checks
+    # the offer while it runs.
+    accessible(driver, "driver's page, expiry notice")
+    accessible(board, "board, expiry notice")
 
     # A late Accept from a page left open is refused: 410 Gone, nothing changes.
     late = post(
@@ -136,7 +154,7 @@ def test_unanswered_offer_counts_down_and_expires(sign_in, screenshot):
     expect(row).to_have_attribute("data-status", "PENDING")
 
 
-def test_offer_accepted_in_time(sign_in, screenshot):
+def test_offer_accepted_in_time(sign_in, screenshot, accessible):
     from playwright.sync_api import expect
 
     board = sign_in("eic.kondli")
@@ -150,6 +168,8 @@ def test_offer_accepted_in_time(sign_in, screenshot):
     earlier_notices = notices.count()  # an earlier test may have used this request
     offer = driver.locator(f"#offer-{request_id}")
     expect(offer).to_be_visible()
+    accessible(driver, "driver's page, offer counting down")
+    accessible(board, "board, offer counting down")
     offer.get_by_role("button", name="Accept").click()
     expect(driver.get_by_role("status")).to_contain_text(
         f"You accepted stock request {request_id}"
@@ -161,6 +181,8 @@ def test_offer_accepted_in_time(sign_in, screenshot):
     expect(row).to_contain_text("Sunil")
     screenshot(driver, "driver-offer-accepted")
     screenshot(board, "eic-board-offer-accepted")
+    accessible(driver, "driver's page, offer accepted")
+    accessible(board, "board, offer accepted")
 
     # Past the deadline the sweeper leaves an accepted request alone.
     board.wait_for_timeout((TIMEOUT + 1) * 1000)

@@ -14,9 +14,21 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.browser.axe import SIZES, THIRD_PARTY
+
 pytestmark = pytest.mark.timeout(120)
 
-SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
+# Swagger UI's own markup and CSS fail these axe-core rules (drf-spectacular
+# ships its page: no lang on <html>; Swagger UI: grey and green text under
+# 4.5:1, links inside the operation buttons, 14-19px path links). None is in a
+# template of ours to fix; switched off so the check still catches anything
+# else, such as a serious violation our settings or a Swagger upgrade bring.
+SWAGGER_UI_FAILS = (
+    "color-contrast",
+    "html-has-lang",
+    "nested-interactive",
+    "target-size",
+)
 
 
 @pytest.fixture(params=sorted(SIZES))
@@ -38,10 +50,11 @@ def _hosts(urls):
     return {urlsplit(url).hostname for url in urls if not url.startswith("data:")}
 
 
-def test_the_admin_is_styled_by_the_examples_own_server(page):
+def test_the_admin_is_styled_by_the_examples_own_server(page, axe_check):
     responses = {}
     page.on("response", lambda res: responses.setdefault(res.url, res.status))
     page.goto("/admin/login/")
+    axe_check(page, "admin login", pages=THIRD_PARTY)
     css = [url for url in responses if url.endswith("/static/admin/css/base.css")]
     assert css and responses[css[0]] == 200, responses
     # Styled, not the browser's defaults: the admin's header has its colour.
@@ -54,10 +67,11 @@ def test_the_admin_is_styled_by_the_examples_own_server(page):
     page.click("input[type=submit]")
     page.wait_for_url("**/admin/")
     assert page.get_by_role("link", name="Stock requests").count() == 1
+    axe_check(page, "admin index", pages=THIRD_PARTY)
     assert _hosts(page.requested) == {"127.0.0.1"}, page.requested
 
 
-def test_the_api_docs_render_with_no_request_leaving_the_machine(page):
+def test_the_api_docs_render_with_no_request_leaving_the_machine(page, axe_check):
     failed = []
     page.on("requestfailed", lambda req: failed.append(req.url))
     page.goto("/api/docs/")
@@ -66,4 +80,5 @@ def test_the_api_docs_render_with_no_request_leaving_the_machine(page):
     assert "GTS logistics API" in title.inner_text()
     page.wait_for_load_state("networkidle")
     assert not failed, failed
+    axe_check(page, "API docs", pages=THIRD_PARTY, disable=SWAGGER_UI_FAILS)
     assert _hosts(page.requested) == {"127.0.0.1"}, page.requested
