@@ -31,7 +31,7 @@ __all__ = [
 
 
 class DatabaseNow(Now):
-    """``Now()`` that is UTC on every backend.
+    """``Now()`` that is UTC on every backend, and compares as stored datetimes do.
 
     Django's ``Now()`` is ``CURRENT_TIMESTAMP(6)`` on MySQL, which is in the
     session's time zone, while Django stores UTC there when ``USE_TZ`` is on.
@@ -41,6 +41,19 @@ class DatabaseNow(Now):
     def as_mysql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
         return self.as_sql(
             compiler, connection, template="UTC_TIMESTAMP(6)", **extra_context
+        )
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        # SQLite compares datetimes as text. Django's Now() there has three
+        # fractional digits and stored datetimes six, so "…00.128000" (a
+        # deadline) sorted after "…00.128" (now), the same instant: an accept
+        # in the deadline's very millisecond passed. Six digits each compare
+        # as the instants do.
+        return self.as_sql(
+            compiler,
+            connection,
+            template="STRFTIME('%%%%Y-%%%%m-%%%%d %%%%H:%%%%M:%%%%f000', 'NOW')",
+            **extra_context,
         )
 
 
