@@ -23,6 +23,7 @@ from django.utils.translation import ngettext
 
 from django_assignment_timeout.admin.events import assignment_link
 from django_assignment_timeout.admin.offering import report_refusals
+from django_assignment_timeout.admin.read_only import ReadOnlyModelAdmin
 from django_assignment_timeout.dispatch_chain import DispatchChain
 from django_assignment_timeout.events import AssignmentEvent, EventKind
 from django_assignment_timeout.exceptions import AssignmentError
@@ -168,8 +169,13 @@ class DispatchChainInline(GenericTabularInline):
 
 
 @admin.register(DispatchChain)
-class DispatchChainAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Every dispatch chain, read-only: state, end reason and offers."""
+class DispatchChainAdmin(ReadOnlyModelAdmin):
+    """Every dispatch chain, read-only: state, end reason and offers.
+
+    A chain changes only through its steps and is started by the dispatch
+    action or in code; a running chain's row fences its steps, ended ones
+    are history.
+    """
 
     list_display = (
         "id",
@@ -184,6 +190,7 @@ class DispatchChainAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_select_related = ("content_type",)
     search_fields = ("=object_pk",)
     ordering = ("-id",)
+    extra_readonly_fields = ("chain_assignment", "offer_table")
 
     @admin.display(description=_("assignment"), ordering="object_pk")
     def chain_assignment(self, obj: DispatchChain) -> str:
@@ -194,35 +201,6 @@ class DispatchChainAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def offer_table(self, obj: DispatchChain) -> str:
         """Each offer of the chain: candidate, outcome, times."""
         return _offer_table(obj)
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        """Every field: a chain changes only through its steps."""
-        fields = [field.name for field in self.model._meta.fields]
-        return [*fields, "chain_assignment", "offer_table"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        """Chains are started by the dispatch action or in code."""
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """A running chain's row fences its steps; ended ones are history."""
-        return False
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> Any:
-        """The read-only detail page, without save buttons."""
-        context = {
-            "show_save": False,
-            "show_save_and_continue": False,
-            "show_save_and_add_another": False,
-            **(extra_context or {}),
-        }
-        return super().change_view(request, object_id, form_url, context)
 
 
 class DispatchAdminMixin:

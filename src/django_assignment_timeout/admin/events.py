@@ -17,6 +17,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from django_assignment_timeout.admin.read_only import ReadOnlyModelAdmin
 from django_assignment_timeout.admin.recipients import RecipientDeliveryInline
 from django_assignment_timeout.after_commit import schedule_delivery
 from django_assignment_timeout.delivery import requeue_dead
@@ -141,8 +142,12 @@ def requeue_dead_events(queryset: QuerySet[AssignmentEvent]) -> int:
 
 
 @admin.register(AssignmentEvent)
-class AssignmentEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Read-only audit trail and outbox, with a re-queue action for dead events."""
+class AssignmentEventAdmin(ReadOnlyModelAdmin):
+    """Read-only audit trail and outbox, with a re-queue action for dead events.
+
+    Events are written by the lifecycle and the relay only; the trail, and
+    exactly-once expiry's backstop, stay.
+    """
 
     list_display = (
         "id",
@@ -175,34 +180,6 @@ class AssignmentEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if lateness is None:
             return None
         return _("%(seconds).3f s") % {"seconds": lateness.total_seconds()}
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        """Every field: events change only through the lifecycle and the relay."""
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        """Events are written by the lifecycle only."""
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """The audit trail, and exactly-once expiry's backstop, stay."""
-        return False
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> Any:
-        """The read-only detail page, without save buttons."""
-        context = {
-            "show_save": False,
-            "show_save_and_continue": False,
-            "show_save_and_add_another": False,
-            **(extra_context or {}),
-        }
-        return super().change_view(request, object_id, form_url, context)
 
     @admin.display(description=_("assignment"), ordering="object_pk")
     def assignment_link(self, obj: AssignmentEvent) -> str:
