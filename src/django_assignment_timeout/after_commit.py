@@ -80,17 +80,9 @@ def after_offer(
     event: AssignmentEvent,
 ) -> None:
     """Announce a committed offer, arm its precise expiry, trigger delivery."""
-    send_signal(
-        signals.assignment_offered,
-        model,
-        pk=pk,
-        attempt=attempt,
-        assignee_pk=assignee_pk,
-        deadline=deadline,
-        event=event,
+    _announce_deadline(
+        signals.assignment_offered, model, pk, attempt, assignee_pk, deadline, event
     )
-    schedule_expiry(model, pk, attempt, deadline)
-    schedule_delivery()
 
 
 def after_answer(
@@ -171,8 +163,24 @@ def after_extension(
     not revoke it: it finds the offer not due (:class:`.OfferNotDue`) and does
     nothing, so only the one armed here expires it.
     """
+    _announce_deadline(
+        signals.assignment_extended, model, pk, attempt, assignee_pk, deadline, event
+    )
+
+
+def _announce_deadline(
+    signal: Signal,
+    model: type[models.Model],
+    pk: Any,
+    attempt: int,
+    assignee_pk: Any,
+    deadline: Any,
+    event: AssignmentEvent,
+) -> None:
+    # An offer and an extension both set a deadline: the signal, the precise
+    # expiry at that deadline, then delivery.
     send_signal(
-        signals.assignment_extended,
+        signal,
         model,
         pk=pk,
         attempt=attempt,
