@@ -39,7 +39,6 @@ broadcast_double_wins=n/a``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import subprocess
@@ -50,7 +49,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-POOL = "cand"
+
+from tests.support.chain_crash import POOL, offer_next_by_hand  # noqa: E402
 
 
 def admin_sql(statement: str) -> None:
@@ -78,30 +78,6 @@ def child_env(db_name: str, settings: dict[str, Any]) -> dict[str, str]:
 
 
 # -- the two cascades ---------------------------------------------------------------
-
-
-def hand_receiver(sender: Any, expired: list[Any], **kwargs: Any) -> None:
-    """What an adopter writes today: offer each expired request to the next driver."""
-    from tests.testapp.models import Driver, StockRequest
-
-    from django_assignment_timeout.exceptions import TransitionError
-    from django_assignment_timeout.models import AssignmentEvent
-
-    if sender is not StockRequest:
-        return
-    for offer in expired:
-        # The history query the mixin offers (content type and key: indexed).
-        tried = set(
-            AssignmentEvent.objects.for_assignment(StockRequest(pk=offer.pk))
-            .filter(kind="offered")
-            .values_list("assignee_pk", flat=True)
-        )
-        candidates = Driver.objects.filter(name__startswith=POOL).order_by("pk")
-        for driver in candidates:
-            if str(driver.pk) not in tried:
-                with contextlib.suppress(TransitionError):
-                    StockRequest.objects.offer(offer.pk, driver)
-                break
 
 
 def empty_tables() -> None:
@@ -159,7 +135,7 @@ def hand_side(count: int) -> tuple[float, int]:
     from django_assignment_timeout import signals
 
     first = Driver.objects.filter(name__startswith=POOL).order_by("pk").first()
-    signals.assignment_expired.connect(hand_receiver, dispatch_uid="bench-hand")
+    signals.assignment_expired.connect(offer_next_by_hand, dispatch_uid="bench-hand")
     try:
         return cascade(
             StockRequest, count, lambda row: StockRequest.objects.offer(row.pk, first)
