@@ -28,6 +28,7 @@ __all__ = [
     "after_expiry",
     "after_extension",
     "after_offer",
+    "after_round",
     "after_withdrawal",
     "announce_expiry",
     "schedule_delivery",
@@ -83,6 +84,29 @@ def after_offer(
     _announce_deadline(
         signals.assignment_offered, model, pk, attempt, assignee_pk, deadline, event
     )
+
+
+def after_round(
+    model: type[models.Model],
+    pk: Any,
+    attempt: int,
+    deadline: Any,
+    assignee_pks: list[Any],
+    events: list[AssignmentEvent],
+) -> None:
+    """Announce a committed broadcast round: one offer per candidate, one expiry."""
+    for assignee_pk, event in zip(assignee_pks, events):
+        send_signal(
+            signals.assignment_offered,
+            model,
+            pk=pk,
+            attempt=attempt,
+            assignee_pk=assignee_pk,
+            deadline=deadline,
+            event=event,
+        )
+    schedule_expiry(model, pk, attempt, deadline)
+    schedule_delivery()
 
 
 def after_answer(

@@ -39,6 +39,10 @@ class EventKind(models.TextChoices):
     #: The dispatcher moved the open offer's deadline (one event per extension,
     #: numbered by ``sequence``).
     EXTENDED = "extended", _("extended")
+    #: Another candidate of the same broadcast round accepted first: this
+    #: candidate's offer ended (one event per candidate, numbered by
+    #: ``sequence`` as their ``offered`` event).
+    TAKEN = "taken", _("taken by another")
     #: The assignee was reminded that the open offer ends soon.
     REMINDED = "reminded", _("reminded")
     #: A dispatch chain ran out of candidates, attempts or time; the
@@ -147,7 +151,8 @@ class AssignmentEvent(models.Model):
     Written in the same transaction as the change it records, it is both the
     audit trail and the notification outbox. (assignment, attempt, kind,
     sequence) is unique, and ``sequence`` is 0 for every kind but
-    ``extended``: the backstop of exactly-once expiry.
+    ``extended`` and the per-candidate events of a broadcast round: the
+    backstop of exactly-once expiry.
     """
 
     content_type = models.ForeignKey(
@@ -167,7 +172,9 @@ class AssignmentEvent(models.Model):
     deadline = models.DateTimeField(_("offer deadline"), null=True, blank=True)
     reason = models.TextField(_("reason"), blank=True, default="", db_default="")
     #: 0 for every kind that happens at most once per attempt; the ordinal of
-    #: an ``extended`` event (an offer can be extended more than once).
+    #: an ``extended`` event (an offer can be extended more than once), and
+    #: the candidate's number in a broadcast round (``offered``, ``rejected``
+    #: and ``taken`` events of one attempt, one per candidate).
     sequence = models.PositiveIntegerField(_("sequence"), default=0, db_default=0)
     created_at = models.DateTimeField(_("created at"), db_default=DatabaseNow())
 

@@ -93,6 +93,10 @@ OFFER_ENDINGS: dict[str, tuple[str, str]] = {
         gettext_noop("Offer withdrawn"),
         gettext_noop("The offer of %(assignment)s was withdrawn."),
     ),
+    "taken": (
+        gettext_noop("Offer taken"),
+        gettext_noop("Someone else accepted %(assignment)s first."),
+    ),
 }
 
 #: The kinds announced only while their attempt is still the open offer.

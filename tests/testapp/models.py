@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 
 from django_assignment_timeout.models import ExpiringAssignmentMixin
-from django_assignment_timeout.policies import Sequential
+from django_assignment_timeout.policies import Broadcast, Sequential
 
 
 class Driver(models.Model):
@@ -81,3 +81,20 @@ class Job(ExpiringAssignmentMixin):
     class AssignmentMeta:
         timeout = "TESTAPP_JOB_TIMEOUT_SECONDS"
         dispatch = Sequential(candidates="dispatch_candidates", max_attempts=3)
+
+
+class Load(ExpiringAssignmentMixin):
+    """A broadcast policy: rounds of three of the pool's drivers, in key order."""
+
+    status = models.CharField(max_length=10, default="pending")
+    assignee = models.ForeignKey(
+        Driver, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    pool = models.CharField(max_length=20, blank=True, default="")
+
+    def dispatch_candidates(self) -> models.QuerySet[Driver]:
+        return Driver.objects.filter(name__startswith=self.pool).order_by("pk")
+
+    class AssignmentMeta:
+        timeout = "TESTAPP_JOB_TIMEOUT_SECONDS"
+        dispatch = Broadcast(candidates="dispatch_candidates", size=3, max_rounds=2)

@@ -36,16 +36,23 @@ def eligible_candidates(
 
     The policy's candidates method, as keys, without duplicates and without
     anyone who already rejected this assignment or let an offer of it
-    expire, in the policy's order.
+    expire (for a broadcast: anyone offered it before), in the policy's order.
     """
     policy = opts.dispatch
     keys = _candidate_keys(instance, opts, using)
+    # A broadcast round's expiry names nobody: everyone offered a round
+    # before is spent (they declined, let it expire, or the chain ended).
+    spent_kinds = (
+        (*SPENT_KINDS, EventKind.OFFERED)
+        if policy.strategy == "broadcast"
+        else SPENT_KINDS
+    )
     spent = set(
         AssignmentEvent.objects.using(using)
         .filter(
             content_type=content_type,
             object_pk=str(instance.pk),
-            kind__in=SPENT_KINDS,
+            kind__in=spent_kinds,
         )
         .values_list("assignee_pk", flat=True)
     )

@@ -53,6 +53,7 @@ from django_assignment_timeout.exceptions import (
     TransitionError,
 )
 from django_assignment_timeout.lifecycle.arguments import offer_values
+from django_assignment_timeout.lifecycle.broadcast import open_round
 from django_assignment_timeout.options import ATTEMPT, options_for
 
 if TYPE_CHECKING:
@@ -91,8 +92,9 @@ def start_dispatch(
 ) -> AssignmentEvent:
     """Start the model's dispatch policy for pending assignment ``pk``.
 
-    Offers it to the first eligible candidate and returns that ``offered``
-    event; the relay takes every later step. Raises
+    Offers it to the first eligible candidate (a broadcast: to the first
+    round's candidates) and returns that ``offered`` event (a broadcast: the
+    first candidate's); the relay takes every later step. Raises
     :class:`.ConfigurationError` when the model declares no policy,
     :class:`.AssignmentNotFound`, :class:`.AlreadyOffered` or
     :class:`.AlreadyTaken` when the row is not pending,
@@ -252,6 +254,12 @@ def advance(model: type[models.Model], event: AssignmentEvent) -> None:
             return
         row = model._base_manager.using(using).filter(pk=chain.object_pk).first()
         if (
+            row is not None
+            and getattr(row, opts.status_attname) == opts.offered
+            and getattr(row, ATTEMPT) == chain.attempt
+        ):
+            return  # a broadcast round still open: one of its candidates declined
+        if (
             row is None
             or getattr(row, opts.status_attname) != opts.pending
             or getattr(row, ATTEMPT) != chain.attempt
@@ -349,6 +357,8 @@ def _offer_next(
     # Values the offer would refuse for every candidate are not a reason to
     # skip them all: the step fails, and is retried with its event.
     values = offer_values(opts, dict(policy.offer_values), using)
+    if policy.strategy == "broadcast":
+        return _open_round(model, policy, chain, row, content_type, using, values)
     for key in eligible_candidates(row, opts, content_type, using):
         try:
             event = lifecycle.offer(
@@ -368,6 +378,32 @@ def _offer_next(
             _take_turn(content_type, key, event.created_at, using)
         return event
     return ChainEnd.NO_CANDIDATES
+
+
+def _open_round(
+    model: type[models.Model],
+    policy: Any,
+    chain: DispatchChain,
+    row: models.Model,
+    content_type: int,
+    using: str,
+    values: dict[str, Any],
+) -> AssignmentEvent | str:
+    """Offer ``row`` to the next ``policy.size`` candidates at once; the first offer event."""
+    opts = options_for(model)
+    keys = eligible_candidates(row, opts, content_type, using)[: policy.size]
+    if not keys:
+        return ChainEnd.NO_CANDIDATES
+    events = open_round(
+        model, row, keys, after_attempt=chain.attempt, using=using, values=values
+    )
+    DispatchChain.objects.using(using).filter(pk=chain.pk).update(
+        attempt=events[0].attempt, offers=F("offers") + 1
+    )
+    if policy.order == "round_robin":
+        for event in events:
+            _take_turn(content_type, event.assignee_pk, event.created_at, using)
+    return events[0]
 
 
 def _take_turn(content_type: int, key: Any, at: Any, using: str) -> None:

@@ -1,4 +1,4 @@
-"""System checks of a model's dispatch policy, ``AssignmentMeta.dispatch`` (E090-E095)."""
+"""System checks of a model's dispatch policy, ``AssignmentMeta.dispatch`` (E090-E096)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.db.models import Model
 from django_assignment_timeout.exceptions import InvalidArgument
 from django_assignment_timeout.lifecycle.arguments import offer_field
 from django_assignment_timeout.options import options_for
-from django_assignment_timeout.policies import ORDERS, Sequential
+from django_assignment_timeout.policies import ORDERS, Broadcast, Sequential
 
 __all__ = ["check_dispatch"]
 
@@ -28,11 +28,12 @@ def check_dispatch(model: type[Model], policy: Any) -> list[CheckMessage]:
     def error(message: str, hint: str, id: str) -> Error:
         return Error(message, hint=hint, obj=model, id=id)
 
-    if not isinstance(policy, Sequential):
+    if not isinstance(policy, (Sequential, Broadcast)):
         return [
             error(
                 f"{where} is {policy!r}, not a dispatch policy.",
-                "Use django_assignment_timeout.policies.Sequential(...).",
+                "Use django_assignment_timeout.policies.Sequential(...) "
+                "or Broadcast(...).",
                 id=f"{PREFIX}.E090",
             )
         ]
@@ -61,15 +62,21 @@ def check_dispatch(model: type[Model], policy: Any) -> list[CheckMessage]:
                 id=f"{PREFIX}.E092",
             )
         )
-    attempts = declared.max_attempts
-    if attempts is not None and (
-        isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1
-    ):
+    limit = "max_rounds" if isinstance(policy, Broadcast) else "max_attempts"
+    if not _positive_int(getattr(declared, limit), allow_none=True):
         errors.append(
             error(
-                f"{where}.max_attempts is {attempts!r}.",
+                f"{where}.{limit} is {getattr(declared, limit)!r}.",
                 "Use a positive integer, or None for no limit.",
                 id=f"{PREFIX}.E093",
+            )
+        )
+    if isinstance(policy, Broadcast) and not _positive_int(declared.size):
+        errors.append(
+            error(
+                f"{where}.size is {declared.size!r}.",
+                "Use a positive integer: how many candidates each round offers to.",
+                id=f"{PREFIX}.E096",
             )
         )
     deadline = declared.deadline
@@ -88,6 +95,12 @@ def check_dispatch(model: type[Model], policy: Any) -> list[CheckMessage]:
         )
     errors += _check_offer_values(model, declared.offer_values, where, error)
     return errors
+
+
+def _positive_int(value: Any, *, allow_none: bool = False) -> bool:
+    if value is None:
+        return allow_none
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _check_offer_values(

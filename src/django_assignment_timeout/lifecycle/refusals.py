@@ -268,10 +268,27 @@ def last_ending_for(
     if last is None:
         return None
     kind, last_assignee, last_attempt = last
-    if (
-        kind in _UNANSWERED
-        and last_assignee == str(assignee_pk)
-        and (attempt is None or attempt == last_attempt)
-    ):
+    if kind not in _UNANSWERED or attempt not in (None, last_attempt):
+        return None
+    if last_assignee == str(assignee_pk):
+        return str(kind)
+    if last_assignee is None and _offered_in_round(model, pk, assignee_pk, last_attempt, using):
+        # A broadcast round has no assignee: it was theirs if they were offered it.
         return str(kind)
     return None
+
+
+def _offered_in_round(
+    model: type[models.Model], pk: Any, assignee_pk: Any, attempt: int, using: str
+) -> bool:
+    return (
+        AssignmentEvent.objects.using(using)
+        .filter(
+            content_type=ContentType.objects.db_manager(using).get_for_model(model),
+            object_pk=str(pk),
+            attempt=attempt,
+            kind="offered",
+            assignee_pk=str(assignee_pk),
+        )
+        .exists()
+    )

@@ -20,6 +20,7 @@ from django_assignment_timeout.lifecycle.arguments import (
     offer_seconds,
     offer_values,
 )
+from django_assignment_timeout.lifecycle.broadcast import answer_round
 from django_assignment_timeout.lifecycle.ending import end_offer, expire_quietly
 from django_assignment_timeout.lifecycle.refusals import (
     why_not_answered,
@@ -267,6 +268,14 @@ def _answer(
     kind: str,
     reason: str = "",
 ) -> AssignmentEvent:
+    if getattr(opts.dispatch, "strategy", None) == "broadcast":
+        # Only a model with a broadcast policy can hold a round (one offer to
+        # several); the others never pay for the check.
+        round_answer = answer_round(
+            model, opts, pk, assignee_pk, attempt, using, kind=kind, reason=reason
+        )
+        if round_answer is not None:
+            return round_answer
     statements = statements_for(model, using)
     connection = connections[using]
     pinned = attempt is not None
