@@ -55,16 +55,18 @@ def violations(
         "pk", opts.status_attname, ATTEMPT, EXPIRES_AT
     )
     seen = 0
+    broadcast = getattr(opts.dispatch, "strategy", None) == "broadcast"
     for pk, status, current, expires_at in rows.iterator(chunk_size=5000):
         key = str(pk)
         for attempt in range(1, current + 1):
             seen += 1
             kinds = events.get((key, attempt), {})
-            if len(kinds.get("offered", [])) != 1:
-                found.append(
-                    f"{key}#{attempt}: {len(kinds.get('offered', []))} offered events"
-                )
-            terminal = [kind for kind in TERMINAL for _ in kinds.get(kind, [])]
+            offered = len(kinds.get("offered", []))
+            if offered != 1 and not (broadcast and offered > 1):
+                found.append(f"{key}#{attempt}: {offered} offered events")
+            terminal = _terminal(kinds, broadcast)
+            if broadcast:
+                found += _round_problems(f"{key}#{attempt}", kinds)
             if len(terminal) > 1 or (attempt < current and not terminal):
                 found.append(f"{key}#{attempt}: terminal events {terminal}")
             for created_at, deadline in kinds.get("expired", []):
@@ -85,7 +87,7 @@ def violations(
                         f"after the deadline {offer_deadline}"
                     )
         last = events.get((key, current), {}) if current else {}
-        last_terminal = [kind for kind in TERMINAL if last.get(kind)]
+        last_terminal = sorted(set(_terminal(last, broadcast)), key=TERMINAL.index)
         if status == opts.offered:
             if last_terminal or expires_at is None:
                 found.append(
@@ -111,3 +113,36 @@ def violations(
     if stray:
         found.append(f"{stray} (assignment, attempt) pairs have events but no offer")
     return found
+
+
+def _terminal(kinds: dict[str, list[Any]], broadcast: bool) -> list[str]:
+    """The events that ended an attempt (one each).
+
+    A broadcast round's declines end one candidate's offer each: the round
+    ends with them only once every candidate declined.
+    """
+    if not broadcast:
+        return [kind for kind in TERMINAL for _ in kinds.get(kind, [])]
+    ended = [
+        kind for kind in TERMINAL if kind != "rejected" for _ in kinds.get(kind, [])
+    ]
+    declined = len(kinds.get("rejected", []))
+    if declined and declined == len(kinds.get("offered", [])):
+        ended.append("rejected")
+    return ended
+
+
+def _round_problems(where: str, kinds: dict[str, list[Any]]) -> list[str]:
+    """A broadcast round: every candidate's offer ends at most once, and the
+    winner's accept ends each other open one with a ``taken`` event."""
+    offered = len(kinds.get("offered", []))
+    accepted = len(kinds.get("accepted", []))
+    declined = len(kinds.get("rejected", []))
+    taken = len(kinds.get("taken", []))
+    if accepted + declined + taken > offered:
+        return [f"{where}: {accepted + declined + taken} endings of {offered} offers"]
+    if accepted and taken != offered - declined - 1:
+        return [f"{where}: {taken} offers taken, {offered - declined - 1} were open"]
+    if taken and not accepted:
+        return [f"{where}: {taken} offers taken, none accepted"]
+    return []
