@@ -428,3 +428,44 @@ def test_the_board_tells_of_manual_expiries_as_before(board, stock_request, crew
     assert 'class="notice notice-expired"' in live
     assert "Amit did not accept the trip to DBS Kondli. Please reassign." in live
 
+
+def test_the_board_stops_a_running_auto_dispatch(board, stock_request, crew):
+    stop = f'aria-label="Stop auto-dispatch for request {stock_request.pk}"'
+    assert stop not in board.get("/dispatch/board/").content.decode()
+    stock_request.start_dispatch()
+    assert stop in board.get("/dispatch/board/live/").content.decode()
+    response = board.post(f"/dispatch/requests/{stock_request.pk}/stop-auto-dispatch/")
+    assert response.status_code == 303
+    page = board.get(response["Location"]).content.decode()
+    assert (
+        f"Stopped auto-dispatching request {stock_request.pk}: Amit&#x27;s offer "
+        "stays open; if they do not accept, the request is yours to reassign." in page
+    )
+    assert "Auto-dispatch stopped" in page
+    assert "Amit: <strong>holds it now</strong>" in page
+    assert stop not in page
+    # Amit lets it expire: nobody else is offered it; the EIC is told.
+    expire_current_offer(stock_request)
+    deliver_pending()
+    live = board.get("/dispatch/board/live/").content.decode()
+    assert "Amit: let it expire" in live
+    assert "Ravi:" not in live
+    assert 'class="notice notice-expired"' in live
+
+
+def test_the_board_shows_stop_refusals_with_their_status(
+    board, stock_request, crew, other_dbs
+):
+    url = f"/dispatch/requests/{stock_request.pk}/stop-auto-dispatch/"
+    response = board.post(url)  # never started
+    assert response.status_code == 409
+    assert "Auto-dispatch is not running for this stock request." in (
+        response.content.decode()
+    )
+    assert board.get(url).status_code == 405
+    elsewhere = StockRequest.objects.create(dbs=other_dbs)
+    elsewhere_url = f"/dispatch/requests/{elsewhere.pk}/stop-auto-dispatch/"
+    assert board.post(elsewhere_url).status_code == 403
+    assert board.post("/dispatch/requests/999999/stop-auto-dispatch/").status_code == (
+        404
+    )
