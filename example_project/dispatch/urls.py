@@ -20,6 +20,11 @@ urlpatterns = [
         views.auto_dispatch,
         name="auto-dispatch",
     ),
+    path(
+        "dispatch/requests/<int:pk>/stop-auto-dispatch/",
+        views.stop_auto_dispatch,
+        name="stop-auto-dispatch",
+    ),
     path("dispatch/driver/", views.driver_page, name="driver"),
     path("dispatch/driver/live/", views.driver_live, name="driver-live"),
     path("dispatch/driver/offers/<int:pk>/accept/", views.accept, name="accept"),

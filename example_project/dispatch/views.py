@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 from dispatch import queries
 from dispatch.forms import AnswerForm, AssignForm
 from django_assignment_timeout.exceptions import TransitionError
+from logistics import chains
 from logistics.api.permissions import IsDriver, IsEIC, driver_of, eic_of
 from logistics.models import Driver, StockRequest
 
@@ -170,6 +171,29 @@ def auto_dispatch(request: HttpRequest, pk: int) -> HttpResponse:
         f"{driver.name if driver else 'a driver'} first; the "
         "next free driver gets it if they do not accept.",
     )
+    return _see_other("dispatch:board")
+
+
+@login_required
+@require_POST
+def stop_auto_dispatch(request: HttpRequest, pk: int) -> HttpResponse:
+    """Stop a request's running auto-dispatch; its open offer stays open."""
+    eic = _eic(request)
+    stock_request = _own_request(request, pk)
+    try:
+        chains.stop(stock_request)
+    except TransitionError as err:
+        return _board_page(request, eic, error=err.message, status=err.http_status)
+    stock_request.refresh_from_db()
+    if stock_request.status == StockRequest.Status.ASSIGNING:
+        holder = stock_request.target_driver
+        outcome = (
+            f"{holder.name if holder else 'The driver'}'s offer stays open; if "
+            "they do not accept, the request is yours to reassign."
+        )
+    else:
+        outcome = "it is yours to assign."
+    messages.success(request, f"Stopped auto-dispatching request {pk}: {outcome}")
     return _see_other("dispatch:board")
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 
+from django_assignment_timeout import TransitionError
 from django_assignment_timeout.dispatch_chain import ChainState, DispatchChain
 from django_assignment_timeout.models import AssignmentEvent, EventKind
 from logistics.models import Driver, StockRequest
@@ -32,6 +33,28 @@ OUTCOMES = {
 #: itself, an exhausted one sent its own notice, an accepted one needs none. A
 #: stopped chain handed the request back, so its open offer is the EIC's.
 SPEAKING_STATES = (ChainState.RUNNING, ChainState.EXHAUSTED, ChainState.ACCEPTED)
+
+
+class NotDispatching(TransitionError):
+    """Stop was asked for a request whose auto-dispatch is not running (HTTP 409).
+
+    A :class:`~django_assignment_timeout.TransitionError`, so the API and the
+    board show it as they show the library's own refusals.
+    """
+
+    http_status = 409
+    code = "not_dispatching"
+    default_message = "Auto-dispatch is not running for this stock request."
+
+
+def stop(stock_request: StockRequest) -> None:
+    """End the request's running chain; its open offer, if any, stays open.
+
+    Raises :class:`NotDispatching` when no chain runs (never started, or it
+    already ended: accepted, exhausted, stopped, or taken over by hand).
+    """
+    if not stock_request.stop_dispatch():
+        raise NotDispatching(pk=stock_request.pk)
 
 
 @dataclass(frozen=True)

@@ -250,6 +250,118 @@ def test_auto_dispatch_needs_a_token(stock_request, crew):
     assert APIClient().post(auto_url(stock_request.pk)).status_code == 401
 
 
+# -- stopping it: DELETE .../auto-dispatch/ -----------------------------------
+
+
+def test_stop_returns_the_detail_and_hands_the_open_offer_back(
+    stock_request, crew, eic, eic_client
+):
+    first = crew[0]
+    assert eic_client.post(auto_url(stock_request.pk)).status_code == 201
+    response = eic_client.delete(auto_url(stock_request.pk))
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    # The detail, as GET returns it.
+    assert body == eic_client.get(detail_url(stock_request.pk)).json()
+    chain = body["dispatch"]
+    assert (chain["state"], chain["end_reason"]) == ("stopped", "stopped")
+    assert chain["ended_at"] is not None
+    # The open offer stays open.
+    assert (body["status"], body["target_driver"]) == ("ASSIGNING", first.pk)
+    assert [(o["driver"], o["outcome"]) for o in chain["offers"]] == [
+        (first.pk, "pending")
+    ]
+
+    # Its expiry takes no further step: nobody else is offered it, and the
+    # EIC is told to reassign, as in manual mode.
+    expire_current_offer(stock_request)
+    deliver_pending()
+    assert (stock_request.status, stock_request.target_driver) == ("PENDING", None)
+    body = eic_client.get(detail_url(stock_request.pk)).json()
+    assert body["dispatch"]["state"] == "stopped"
+    assert [o["outcome"] for o in body["dispatch"]["offers"]] == ["expired"]
+    [notice] = eic_notices(eic)
+    assert (notice.data["event"], notice.body) == (
+        "expired",
+        "Amit did not accept the trip to DBS Kondli. Please reassign.",
+    )
+
+
+def test_stop_between_two_steps_ends_the_chain(stock_request, crew, eic_client):
+    stock_request.start_dispatch()
+    StockRequest.objects.reject(stock_request.pk, crew[0])
+    # Stopped before the relay took the step the rejection calls for.
+    assert eic_client.delete(auto_url(stock_request.pk)).status_code == 200
+    deliver_pending()
+    stock_request.refresh_from_db()
+    assert (stock_request.status, stock_request.target_driver) == ("PENDING", None)
+    assert stock_request.dispatch_chains().get().state == "stopped"
+
+
+def test_stop_with_no_running_chain_is_409(stock_request, crew, eic_client):
+    expected = {
+        "code": "not_dispatching",
+        "detail": "Auto-dispatch is not running for this stock request.",
+    }
+    response = eic_client.delete(auto_url(stock_request.pk))  # never started
+    assert (response.status_code, response.json()) == (409, expected)
+
+    stock_request.start_dispatch()
+    assert eic_client.delete(auto_url(stock_request.pk)).status_code == 200
+    response = eic_client.delete(auto_url(stock_request.pk))  # stopped already
+    assert (response.status_code, response.json()) == (409, expected)
+
+
+def test_stop_after_the_chain_was_accepted_is_409(stock_request, crew, eic_client):
+    stock_request.start_dispatch()
+    StockRequest.objects.accept(stock_request.pk, crew[0])
+    deliver_pending()
+    response = eic_client.delete(auto_url(stock_request.pk))
+    assert (response.status_code, response.json()["code"]) == (409, "not_dispatching")
+    assert stock_request.dispatch_chains().get().state == "accepted"
+
+
+def test_stop_refusals_by_role_station_and_key(
+    stock_request, crew, other_dbs, ravi_client, django_user_model
+):
+    from logistics.models import EIC
+
+    stock_request.start_dispatch()
+    far = EIC.objects.create(
+        user=django_user_model.objects.create_user(username="far-eic"), dbs=other_dbs
+    )
+    far_client = client_for(far.user)
+    for client in (ravi_client, far_client):
+        response = client.delete(auto_url(stock_request.pk))
+        assert response.status_code == 403, response.json()
+    response = far_client.delete(auto_url(10**9))
+    assert (response.status_code, response.json()["code"]) == (404, "not_found")
+    # Refused, so still running.
+    assert stock_request.dispatch_chains().get().state == "running"
+
+
+def test_stop_needs_a_token(stock_request, crew):
+    from rest_framework.test import APIClient
+
+    stock_request.start_dispatch()
+    assert APIClient().delete(auto_url(stock_request.pk)).status_code == 401
+    assert stock_request.dispatch_chains().get().state == "running"
+
+
+def test_the_schema_documents_start_and_stop():
+    from rest_framework.test import APIClient
+
+    response = APIClient().get(
+        "/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json"
+    )
+    operations = response.json()["paths"]["/api/eic/stock-requests/{id}/auto-dispatch/"]
+    assert set(operations["post"]["responses"]) >= {"201", "403", "404", "409"}
+    stop = operations["delete"]
+    assert set(stop["responses"]) == {"200", "401", "403", "404", "409"}
+    assert "not_dispatching" in stop["responses"]["409"]["description"]
+    assert "requestBody" not in stop
+
+
 # -- the EIC's board ----------------------------------------------------------
 
 
@@ -315,3 +427,45 @@ def test_the_board_tells_of_manual_expiries_as_before(board, stock_request, crew
     live = board.get("/dispatch/board/live/").content.decode()
     assert 'class="notice notice-expired"' in live
     assert "Amit did not accept the trip to DBS Kondli. Please reassign." in live
+
+
+def test_the_board_stops_a_running_auto_dispatch(board, stock_request, crew):
+    stop = f'aria-label="Stop auto-dispatch for request {stock_request.pk}"'
+    assert stop not in board.get("/dispatch/board/").content.decode()
+    stock_request.start_dispatch()
+    assert stop in board.get("/dispatch/board/live/").content.decode()
+    response = board.post(f"/dispatch/requests/{stock_request.pk}/stop-auto-dispatch/")
+    assert response.status_code == 303
+    page = board.get(response["Location"]).content.decode()
+    assert (
+        f"Stopped auto-dispatching request {stock_request.pk}: Amit&#x27;s offer "
+        "stays open; if they do not accept, the request is yours to reassign." in page
+    )
+    assert "Auto-dispatch stopped" in page
+    assert "Amit: <strong>holds it now</strong>" in page
+    assert stop not in page
+    # Amit lets it expire: nobody else is offered it; the EIC is told.
+    expire_current_offer(stock_request)
+    deliver_pending()
+    live = board.get("/dispatch/board/live/").content.decode()
+    assert "Amit: let it expire" in live
+    assert "Ravi:" not in live
+    assert 'class="notice notice-expired"' in live
+
+
+def test_the_board_shows_stop_refusals_with_their_status(
+    board, stock_request, crew, other_dbs
+):
+    url = f"/dispatch/requests/{stock_request.pk}/stop-auto-dispatch/"
+    response = board.post(url)  # never started
+    assert response.status_code == 409
+    assert "Auto-dispatch is not running for this stock request." in (
+        response.content.decode()
+    )
+    assert board.get(url).status_code == 405
+    elsewhere = StockRequest.objects.create(dbs=other_dbs)
+    elsewhere_url = f"/dispatch/requests/{elsewhere.pk}/stop-auto-dispatch/"
+    assert board.post(elsewhere_url).status_code == 403
+    assert board.post("/dispatch/requests/999999/stop-auto-dispatch/").status_code == (
+        404
+    )

@@ -97,3 +97,55 @@ def test_auto_dispatch_through_two_expiries_to_the_third_driver(
     axe_check(sunil, "driver's page, offer accepted")
     sunil.context.close()
     board.context.close()
+
+
+def test_stop_auto_dispatch_on_the_board(browser, example, screenshot, size, axe_check):
+    from playwright.sync_api import expect
+
+    width, height = SIZES[size]
+    board = sign_in(browser, example, "eic.kondli", {"width": width, "height": height})
+    request_id = (
+        board.locator("tr[data-status=PENDING]")
+        .first.get_attribute("id")
+        .removeprefix("request-")
+    )
+    board.get_by_role("button", name=f"Auto-dispatch request {request_id}").click()
+    chain = board.locator(f"#chain-{request_id}")
+    expect(chain).to_contain_text("Auto-dispatching")
+    stop = board.get_by_role(
+        "button", name=f"Stop auto-dispatch for request {request_id}"
+    )
+    expect(stop).to_have_text("Stop auto-dispatch")
+    # A touch target like the board's other buttons: 44px at least on a phone.
+    if size == "phone":
+        for button in board.locator("main button").all():
+            box = button.bounding_box()
+            assert box and box["height"] >= 44, (button.inner_text(), box)
+    axe_check(board, "board, auto-dispatch running with its Stop button")
+
+    stop.click()
+    expect(board.get_by_role("status")).to_contain_text(
+        f"Stopped auto-dispatching request {request_id}: Amit's offer stays open"
+    )
+    expect(chain).to_contain_text("Auto-dispatch stopped")
+    offers = board.get_by_role("list", name=f"Offers of request {request_id}")
+    expect(offers).to_contain_text("Amit: holds it now")
+    expect(stop).to_have_count(0)
+    screenshot(board, f"eic-board-auto-dispatch-stopped-{size}")
+    axe_check(board, "board, auto-dispatch stopped")
+
+    # Amit lets it expire: the stopped chain offers it to nobody else, and the
+    # request is the EIC's again, with a notice to reassign.
+    row = board.locator(f"#request-{request_id}")
+    expect(row).to_have_attribute("data-status", "PENDING", timeout=STEP_MS)
+    expect(offers.get_by_role("listitem")).to_have_text(["Amit: let it expire"])
+    expect(
+        board.locator("#notices .notice").filter(has_text=f"Request {request_id}:")
+    ).to_contain_text("Amit did not accept the trip")
+    expect(chain).to_contain_text("Auto-dispatch stopped")
+    overflow = board.evaluate(
+        "() => document.documentElement.scrollWidth - window.innerWidth"
+    )
+    assert overflow <= 0, overflow
+    axe_check(board, "board, stopped chain's offer expired")
+    board.context.close()

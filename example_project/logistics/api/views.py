@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from logistics import chains
 from logistics.api.permissions import IsDriver, IsEIC, driver_of, eic_of
 from logistics.api.serializers import (
     AnswerSerializer,
@@ -184,12 +185,16 @@ class StockRequestDetailView(generics.RetrieveAPIView):
 
 
 class AutoDispatchView(APIView):
-    """``POST /api/eic/stock-requests/{id}/auto-dispatch/``: offer it driver by driver.
+    """``/api/eic/stock-requests/{id}/auto-dispatch/``: POST starts it, DELETE stops it.
 
-    The request is offered to the DBS's free drivers one at a time (least
+    POST offers the request to the DBS's free drivers one at a time (least
     recently offered first, three offers at most); each expiry or rejection
     moves it to the next driver. The EICs hear only if nobody accepts.
     409 when it is not pending, already auto-dispatched, or no driver is free.
+
+    DELETE ends the running chain: the open offer stays open until the driver
+    answers or it expires, and then the request is the EIC's to reassign (the
+    EIC is told, as in manual mode). 409 when no chain runs.
     """
 
     permission_classes = [IsEIC]
@@ -215,3 +220,21 @@ class AutoDispatchView(APIView):
             StockRequestDetailSerializer(_stock_request(pk)).data,
             status=status.HTTP_201_CREATED,
         )
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: StockRequestDetailSerializer,
+            **_errors(401, 403, 404),
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="Auto-dispatch is not running for the request "
+                "(`not_dispatching`): never started, or already ended.",
+            ),
+        },
+    )
+    def delete(self, request: Request, pk: int) -> Response:
+        stock_request = generics.get_object_or_404(StockRequest.objects.all(), pk=pk)
+        self.check_object_permissions(request, stock_request)
+        chains.stop(stock_request)
+        return Response(StockRequestDetailSerializer(_stock_request(pk)).data)
