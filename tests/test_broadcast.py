@@ -49,7 +49,11 @@ def _chain(load):
 def test_a_round_offers_the_first_candidates_at_once_as_one_attempt(load, drivers):
     first = load.start_dispatch()
     load.refresh_from_db()
-    assert (load.status, load.assignee_id, load.assignment_attempt) == ("offered", None, 1)
+    assert (load.status, load.assignee_id, load.assignment_attempt) == (
+        "offered",
+        None,
+        1,
+    )
     offers = list(load.assignment_events())
     assert [(e.kind, e.assignee_pk, e.sequence) for e in offers] == [
         ("offered", str(d.pk), n) for n, d in enumerate(drivers[:3], start=1)
@@ -102,7 +106,11 @@ def test_someone_the_round_was_not_offered_to_is_refused_and_changes_nothing(
 def test_one_decline_ends_only_that_candidates_offer(load, drivers):
     load.start_dispatch()
     declined = Load.objects.reject(load.pk, drivers[0], reason="too far")
-    assert (declined.kind, declined.sequence, declined.reason) == ("rejected", 1, "too far")
+    assert (declined.kind, declined.sequence, declined.reason) == (
+        "rejected",
+        1,
+        "too far",
+    )
     deliver_pending()  # the step finds the round still open and waits
     load.refresh_from_db()
     assert (load.status, load.assignment_attempt) == ("offered", 1)
@@ -209,8 +217,14 @@ def test_each_candidate_whose_offer_was_taken_is_told(load, drivers):
 @pytest.mark.parametrize(
     ("policy", "check_id"),
     [
-        (Broadcast(candidates="dispatch_candidates", size=0), "assignment_timeout.E096"),
-        (Broadcast(candidates="dispatch_candidates", max_rounds=0), "assignment_timeout.E093"),
+        (
+            Broadcast(candidates="dispatch_candidates", size=0),
+            "assignment_timeout.E096",
+        ),
+        (
+            Broadcast(candidates="dispatch_candidates", max_rounds=0),
+            "assignment_timeout.E093",
+        ),
         (Broadcast(candidates="nope"), "assignment_timeout.E091"),
     ],
 )

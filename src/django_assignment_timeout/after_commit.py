@@ -95,7 +95,7 @@ def after_round(
     events: list[AssignmentEvent],
 ) -> None:
     """Announce a committed broadcast round: one offer per candidate, one expiry."""
-    for assignee_pk, event in zip(assignee_pks, events):
+    for assignee_pk, event in zip(assignee_pks, events, strict=True):
         send_signal(
             signals.assignment_offered,
             model,

@@ -107,7 +107,9 @@ def race_rounds(
     return total
 
 
-def race(pks: list[int], candidates: list[Driver], accept: Callable[[int, int], Any]) -> Race:
+def race(
+    pks: list[int], candidates: list[Driver], accept: Callable[[int, int], Any]
+) -> Race:
     """Every candidate accepts each round at the same moment, round after round."""
     result = Race(list(pks))
     start = threading.Barrier(len(candidates))
@@ -131,9 +133,7 @@ def race(pks: list[int], candidates: list[Driver], accept: Callable[[int, int], 
         finally:
             connections.close_all()
 
-    threads = [
-        threading.Thread(target=accepter, args=(d.pk,)) for d in candidates
-    ]
+    threads = [threading.Thread(target=accepter, args=(d.pk,)) for d in candidates]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -164,7 +164,9 @@ def double_wins(result: Race) -> list[str]:
             continue
         (winner,) = winners
         if rows.get(pk) != winner or accepted[str(pk)] != [str(winner)]:
-            found.append(f"{pk}: won by {winner}, row {rows.get(pk)}, events {accepted[str(pk)]}")
+            found.append(
+                f"{pk}: won by {winner}, row {rows.get(pk)}, events {accepted[str(pk)]}"
+            )
         if taken[str(pk)] != CANDIDATES - 1:
             found.append(f"{pk}: {taken[str(pk)]} offers taken")
     wrong = {k: n for k, n in result.refusals.items() if k != "AlreadyTaken"}

@@ -31,15 +31,13 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models import BooleanField, Case, F, Value, When
 
-from django_assignment_timeout import lifecycle
 from django_assignment_timeout.after_commit import after_exhausted
-from django_assignment_timeout.chains.candidates import eligible_candidates
+from django_assignment_timeout.chains.next_offer import offer_next
 from django_assignment_timeout.clock import DatabaseNow, deadline_in
 from django_assignment_timeout.dispatch_chain import (
     ChainEnd,
     ChainState,
     DispatchChain,
-    DispatchTurn,
 )
 from django_assignment_timeout.events import AssignmentEvent, EventKind
 from django_assignment_timeout.exceptions import (
@@ -48,12 +46,9 @@ from django_assignment_timeout.exceptions import (
     AlreadyTaken,
     AssignmentNotFound,
     ConfigurationError,
-    InvalidArgument,
     NoCandidate,
     TransitionError,
 )
-from django_assignment_timeout.lifecycle.arguments import offer_values
-from django_assignment_timeout.lifecycle.broadcast import open_round
 from django_assignment_timeout.options import ATTEMPT, options_for
 
 if TYPE_CHECKING:
@@ -131,7 +126,7 @@ def start_dispatch(
                 )
         except IntegrityError as err:
             raise AlreadyDispatching(pk=pk) from err
-        outcome = _offer_next(model, opts, chain, row, content_type, using)
+        outcome = offer_next(model, opts, chain, row, content_type, using)
         if isinstance(outcome, str):
             raise NoCandidate(pk=pk)  # and the chain is rolled back
         return outcome
@@ -267,7 +262,7 @@ def advance(model: type[models.Model], event: AssignmentEvent) -> None:
             _end(own, ChainState.STOPPED, ChainEnd.SUPERSEDED)
             return
         try:
-            outcome = _offer_next(
+            outcome = offer_next(
                 model,
                 opts,
                 chain,
@@ -336,94 +331,6 @@ def _claim(own: Any, using: str) -> Any:
     if not own.update(offers=F("offers")):
         return None
     return chain.get()
-
-
-def _offer_next(
-    model: type[models.Model],
-    opts: AssignmentOptions,
-    chain: DispatchChain,
-    row: models.Model,
-    content_type: int,
-    using: str,
-    *,
-    past_deadline: bool = False,
-) -> AssignmentEvent | str:
-    """Offer ``row`` to the next eligible candidate; the event, or why none was offered."""
-    policy = opts.dispatch
-    if past_deadline:
-        return ChainEnd.DEADLINE
-    if policy.max_attempts is not None and chain.offers >= policy.max_attempts:
-        return ChainEnd.MAX_ATTEMPTS
-    # Values the offer would refuse for every candidate are not a reason to
-    # skip them all: the step fails, and is retried with its event.
-    values = offer_values(opts, dict(policy.offer_values), using)
-    if policy.strategy == "broadcast":
-        return _open_round(model, policy, chain, row, content_type, using, values)
-    for key in eligible_candidates(row, opts, content_type, using):
-        try:
-            event = lifecycle.offer(
-                model,
-                row.pk,
-                key,
-                after_attempt=chain.attempt,
-                using=using,
-                **values,
-            )
-        except InvalidArgument:
-            continue  # that candidate is gone (or its timeout refused it)
-        DispatchChain.objects.using(using).filter(pk=chain.pk).update(
-            attempt=event.attempt, offers=F("offers") + 1
-        )
-        if policy.order == "round_robin":  # the only order that reads turns
-            _take_turn(content_type, key, event.created_at, using)
-        return event
-    return ChainEnd.NO_CANDIDATES
-
-
-def _open_round(
-    model: type[models.Model],
-    policy: Any,
-    chain: DispatchChain,
-    row: models.Model,
-    content_type: int,
-    using: str,
-    values: dict[str, Any],
-) -> AssignmentEvent | str:
-    """Offer ``row`` to the next ``policy.size`` candidates at once; the first offer event."""
-    opts = options_for(model)
-    keys = eligible_candidates(row, opts, content_type, using)[: policy.size]
-    if not keys:
-        return ChainEnd.NO_CANDIDATES
-    events = open_round(
-        model, row, keys, after_attempt=chain.attempt, using=using, values=values
-    )
-    DispatchChain.objects.using(using).filter(pk=chain.pk).update(
-        attempt=events[0].attempt, offers=F("offers") + 1
-    )
-    if policy.order == "round_robin":
-        for event in events:
-            _take_turn(content_type, event.assignee_pk, event.created_at, using)
-    return events[0]
-
-
-def _take_turn(content_type: int, key: Any, at: Any, using: str) -> None:
-    """Remember that ``key`` was just offered work, for the round-robin order."""
-    features = connections[using].features
-    DispatchTurn.objects.using(using).bulk_create(
-        [
-            DispatchTurn(
-                content_type_id=content_type, assignee_pk=str(key), last_offered_at=at
-            )
-        ],
-        update_conflicts=True,
-        # MySQL and MariaDB take the conflict from any unique key.
-        unique_fields=(
-            ["content_type", "assignee_pk"]
-            if features.supports_update_conflicts_with_target
-            else None
-        ),
-        update_fields=["last_offered_at"],
-    )
 
 
 def _end(chains: Any, state: str, reason: str) -> int:

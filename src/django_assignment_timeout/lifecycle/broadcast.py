@@ -122,7 +122,9 @@ def open_round(
                 .order_by("sequence")
             )
             transaction.on_commit(
-                partial(after_round, model, row.pk, attempt, deadline, list(keys), events),
+                partial(
+                    after_round, model, row.pk, attempt, deadline, list(keys), events
+                ),
                 using=using,
                 robust=True,
             )
@@ -272,7 +274,7 @@ def _answer(
         )
         if taken != 1:  # pragma: no cover - the row is locked and not due
             raise RuntimeError(f"{model._meta.label} {pk} changed under its lock.")
-        declined = set(
+        gone = set(
             others.filter(kind=EventKind.REJECTED).values_list("assignee_pk", flat=True)
         )
         events.bulk_create(
@@ -288,7 +290,7 @@ def _answer(
             for offer_pk, offer_sequence in others.filter(
                 kind=EventKind.OFFERED
             ).values_list("assignee_pk", "sequence")
-            if offer_pk not in declined
+            if offer_pk not in gone
         )
         return events.create(
             content_type_id=content_type,

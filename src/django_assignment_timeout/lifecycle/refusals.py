@@ -272,7 +272,9 @@ def last_ending_for(
         return None
     if last_assignee == str(assignee_pk):
         return str(kind)
-    if last_assignee is None and _offered_in_round(model, pk, assignee_pk, last_attempt, using):
+    if last_assignee is None and _offered_in_round(
+        model, pk, assignee_pk, last_attempt, using
+    ):
         # A broadcast round has no assignee: it was theirs if they were offered it.
         return str(kind)
     return None
