@@ -122,6 +122,19 @@ def test_one_decline_ends_only_that_candidates_offer(load, drivers):
     assert _events(load, "taken") == [("taken", 1, str(drivers[1].pk), 2)]
 
 
+def test_a_decline_the_relay_sees_after_the_accept_still_ends_the_chain_accepted(
+    load, drivers
+):
+    load.start_dispatch()
+    Load.objects.reject(load.pk, drivers[0])
+    Load.objects.accept(load.pk, drivers[2])
+    deliver_pending()  # the decline's step comes first and finds the row taken
+    assert (_chain(load).state, _chain(load).end_reason) == (
+        ChainState.ACCEPTED,
+        ChainEnd.ACCEPTED,
+    )
+
+
 def test_when_everyone_declined_the_next_round_goes_to_the_next_candidates(
     load, drivers
 ):

@@ -2,7 +2,8 @@
 
 One test, so the project is built once: first the dispatch guide (its model
 with a policy, its receiver and app config, its shell session, whose output
-must be the page's, line for line), then the reminder guide (the tutorial's
+must be the page's, line for line; then its broadcast policy and session),
+then the reminder guide (the tutorial's
 model with the page's ``AssignmentMeta``, and its session).
 """
 
@@ -36,6 +37,24 @@ def test_the_dispatch_and_reminder_guides_run_as_shown(tmp_path, wheel_python):
     project.manage("makemigrations", "--check", "--dry-run")
     project.manage("check")
     printed, shown = _printed_and_shown(project, "dispatch-session", "dispatch-output")
+    assert printed == shown
+
+    # The broadcast section: its policy in place of the sequential one.
+    models, count = re.subn(
+        r"dispatch = Sequential\(.*?\n\s*\)",
+        block("dispatch-broadcast-policy"),
+        block("dispatch-models").replace(
+            "policies import Sequential", "policies import Broadcast"
+        ),
+        flags=re.DOTALL,
+    )
+    assert count == 1
+    project.write("repairs/models.py", models)
+    project.manage("makemigrations", "--check", "--dry-run")
+    project.manage("check")
+    printed, shown = _printed_and_shown(
+        project, "dispatch-broadcast-session", "dispatch-broadcast-output"
+    )
     assert printed == shown
 
     # The reminder guide's declarations, in place of the tutorial's.

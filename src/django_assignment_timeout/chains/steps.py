@@ -248,12 +248,16 @@ def advance(model: type[models.Model], event: AssignmentEvent) -> None:
             _end(own, ChainState.STOPPED, ChainEnd.WITHDRAWN)
             return
         row = model._base_manager.using(using).filter(pk=chain.object_pk).first()
-        if (
-            row is not None
-            and getattr(row, opts.status_attname) == opts.offered
-            and getattr(row, ATTEMPT) == chain.attempt
-        ):
-            return  # a broadcast round still open: one of its candidates declined
+        if row is not None and getattr(row, ATTEMPT) == chain.attempt:
+            # A broadcast round's decline: the round may still be open, or
+            # another candidate took it since (its own event ends the chain
+            # too, whichever comes first).
+            status = getattr(row, opts.status_attname)
+            if status == opts.offered:
+                return
+            if status == opts.accepted:
+                _end(own, ChainState.ACCEPTED, ChainEnd.ACCEPTED)
+                return
         if (
             row is None
             or getattr(row, opts.status_attname) != opts.pending
