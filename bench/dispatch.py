@@ -3,13 +3,16 @@
 
     python bench/dispatch.py [--chains 10000] [--candidates 3] [--repeat 1]
                              [--latency-chains 200] [--latency-timeout 2]
+                             [--no-celery]
 
-Needs PostgreSQL on 127.0.0.1:5432 (user postgres). It creates its own
-database, measures, and drops it. Each side runs the same cascade: every
-assignment is offered to ``--candidates`` drivers in turn, and each lets the
-offer expire. One round puts every open deadline in the past, sweeps, and
-runs the notification relay until nothing is left, so both sides pay for
-the same expiries, events and notifications:
+Needs PostgreSQL on 127.0.0.1:5432 (user postgres), and the redis-server
+binary for the Celery figure (it starts a Redis of its own on a free port,
+never the shared one). It creates its own database, measures, and drops it.
+Each side runs the same cascade: every assignment is offered to
+``--candidates`` drivers in turn, and each lets the offer expire. One round
+puts every open deadline in the past, sweeps, and runs the notification
+relay until nothing is left, so both sides pay for the same expiries, events
+and notifications:
 
 * the library: ``tests.testapp.Job`` with ``Sequential(max_attempts=3)``;
   the relay takes each step (the next offer, or the ``exhausted`` event);
@@ -28,22 +31,34 @@ Then the latency of one step in service: ``expire_assignments --loop`` (the
 deadline-aware command loop, woken by ``NOTIFY``) as a child process, and
 ``--latency-chains`` chains of ``--latency-timeout`` s offers started here.
 Measured on the database clock, from each ended offer's deadline, and from
-its ``expired`` event, to the next ``offered`` event of its chain.
+its ``expired`` event, to the next ``offered`` event of its chain. Then the
+same with the Celery scheduler instead of the loop (unless ``--no-celery``):
+a real worker with embedded beat (``tests.system.conftest.start_worker``:
+thread pool of 4, a beat sweep every 2 s) on that private Redis, each
+offer's precise expiry an ETA task, the relay a ``deliver`` task sent after
+each event; this process starts the chains through the same scheduler. The
+worker's task counts are printed with it.
 
 Broadcast offers are not built yet, so their double wins are ``n/a``.
 
 The last line is ``cascade_vs_receiver=<float> next_offer_p99_s=<float>
-broadcast_double_wins=n/a``.
+broadcast_double_wins=n/a`` (the loop's p99 from the deadline).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -163,14 +178,9 @@ def check_chains(count: int, candidates: int) -> None:
 # -- latency in service ------------------------------------------------------------
 
 
-def latency(env: dict[str, str], chains: int, timeout: float) -> dict[str, float]:
-    """Seconds from an ended offer to its chain's next offer, with the loop running."""
-    from tests.testapp.models import Job
-
-    from django_assignment_timeout.dispatch_chain import DispatchChain
-    from django_assignment_timeout.models import AssignmentEvent
-
-    empty_tables()
+@contextlib.contextmanager
+def command_loop(env: dict[str, str]) -> Iterator[None]:
+    """``expire_assignments --loop`` as a child process."""
     loop = subprocess.Popen(
         [sys.executable, "-m", "django", "expire_assignments", "--loop"],
         cwd=ROOT,
@@ -179,6 +189,74 @@ def latency(env: dict[str, str], chains: int, timeout: float) -> dict[str, float
     )
     try:
         time.sleep(3)  # the loop's first sweep, then it listens
+        yield
+    finally:
+        loop.terminate()
+        loop.wait(30)
+
+
+@contextlib.contextmanager
+def celery_worker(env: dict[str, str]) -> Iterator[None]:
+    """A private redis-server and a Celery worker with embedded beat on it (the
+    system tests' own helpers); this process's offers go through the Celery
+    scheduler on the same broker."""
+    from django.test import override_settings
+    from tests.support.children import Children
+    from tests.system.conftest import CELERY, OwnRedis, start_worker
+
+    from django_assignment_timeout.schedulers.protocol import (
+        DELIVER,
+        EXPIRE_OFFER,
+        SWEEP,
+    )
+
+    assert shutil.which("redis-server"), "Celery needs redis-server (or --no-celery)"
+    scheduler = {"BACKEND": CELERY, "OPTIONS": {"app": "tests.support.celery_app.app"}}
+    settings = {
+        **json.loads(env["CHILD_SETTINGS"]),
+        "ASSIGNMENT_TIMEOUT_SCHEDULER": scheduler,
+    }
+    with tempfile.TemporaryDirectory() as workdir:
+        children = Children(Path(workdir))
+        redis = OwnRedis(children, Path(workdir))
+        # tests.support.celery_app reads its broker from the environment when
+        # it is first imported: by the scheduler here, and in the worker.
+        os.environ["CHILD_BROKER_URL"] = redis.url
+        try:
+            redis.start()
+            worker = start_worker(
+                children, "bench-dispatch-celery", redis.url, settings
+            )
+            limit = time.monotonic() + 120
+            while " ready." not in worker.stderr():
+                assert worker.alive(), worker.report()
+                assert time.monotonic() < limit, worker.report()
+                time.sleep(0.2)
+            with override_settings(ASSIGNMENT_TIMEOUT_SCHEDULER=scheduler):
+                yield
+            ran = Counter(re.findall(r"Task (\S+)\[[^]]+\] succeeded", worker.stderr()))
+            idle = worker.stderr().count("'delivered': 0,")
+            print(
+                f"Celery worker ran {ran[EXPIRE_OFFER]} expire_offer, "
+                f"{ran[DELIVER]} deliver ({idle} of them found nothing to "
+                f"deliver) and {ran[SWEEP]} sweep tasks"
+            )
+        finally:
+            for child in reversed(children.started):
+                child.stop(30)
+
+
+def latency(
+    service: Any, env: dict[str, str], chains: int, timeout: float
+) -> dict[str, float]:
+    """Seconds from an ended offer to its chain's next offer, with ``service`` running."""
+    from tests.testapp.models import Job
+
+    from django_assignment_timeout.dispatch_chain import DispatchChain
+    from django_assignment_timeout.models import AssignmentEvent
+
+    empty_tables()
+    with service(env):
         rows = Job.objects.bulk_create(Job(pool=POOL) for _ in range(chains))
         for row in rows:
             row.start_dispatch()
@@ -187,9 +265,6 @@ def latency(env: dict[str, str], chains: int, timeout: float) -> dict[str, float
         while DispatchChain.objects.filter(state="running").exists():
             assert time.monotonic() < limit, "the chains did not end"
             time.sleep(0.5)
-    finally:
-        loop.terminate()
-        loop.wait(30)
     events = {
         (e.object_pk, e.attempt, e.kind): e
         for e in AssignmentEvent.objects.filter(kind__in=("offered", "expired"))
@@ -211,6 +286,15 @@ def latency(env: dict[str, str], chains: int, timeout: float) -> dict[str, float
     }
 
 
+def show(service: str, waited: dict[str, float]) -> None:
+    print(
+        f"next offer with {service}, over {waited['steps']} steps: "
+        f"from the deadline p50 {waited['deadline_p50_s']} s, p99 "
+        f"{waited['deadline_p99_s']} s; from the expiry p50 "
+        f"{waited['expiry_p50_s']} s, p99 {waited['expiry_p99_s']} s"
+    )
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))], 3)
@@ -223,6 +307,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--latency-chains", type=int, default=200)
     parser.add_argument("--latency-timeout", type=float, default=2.0)
+    parser.add_argument(
+        "--no-celery", action="store_true", help="skip the Celery latency figure"
+    )
     args = parser.parse_args()
 
     db_name = f"bench_dispatch_{os.getpid()}"
@@ -259,13 +346,13 @@ def main() -> None:
         ratio = best["library"] / best["receiver"]
         print(f"cascade: library {best['library']:.0f}/s, receiver "
               f"{best['receiver']:.0f}/s = {ratio:.2f}x")  # fmt: skip
-        waited = latency(env, args.latency_chains, args.latency_timeout)
-        print(
-            f"next offer with the command loop, over {waited['steps']} steps: "
-            f"from the deadline p50 {waited['deadline_p50_s']} s, p99 "
-            f"{waited['deadline_p99_s']} s; from the expiry p50 "
-            f"{waited['expiry_p50_s']} s, p99 {waited['expiry_p99_s']} s"
-        )
+        waited = latency(command_loop, env, args.latency_chains, args.latency_timeout)
+        show("the command loop", waited)
+        if not args.no_celery:
+            show(
+                "Celery",
+                latency(celery_worker, env, args.latency_chains, args.latency_timeout),
+            )
     finally:
         from django.db import connections
 

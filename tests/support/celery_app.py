@@ -2,9 +2,10 @@
 
 A worker runs ``celery -A tests.support.celery_app:app worker --beat`` with
 its broker, queue and beat interval from the environment (``CHILD_BROKER_URL``,
-``CHILD_QUEUE``, ``CHILD_SWEEP_INTERVAL``; see ``child_settings``). Celery's
-Django fixup sets Django up from ``DJANGO_SETTINGS_MODULE`` when the worker
-starts. Creating an app connects to nothing, so the pytest process imports
+``CHILD_QUEUE``, ``CHILD_SWEEP_INTERVAL``; see ``child_settings``), and
+imports the modules named in ``CHILD_IMPORTS`` (comma-separated: a test's
+signal receivers) as it starts. Celery's Django fixup sets Django up from
+``DJANGO_SETTINGS_MODULE`` when the worker starts, before those imports. Creating an app connects to nothing, so the pytest process imports
 this module freely and publishes with the producer apps.
 """
 
@@ -56,6 +57,7 @@ app = make_app(
 app.conf.beat_schedule.update(
     beat_schedule(float(os.environ.get("CHILD_SWEEP_INTERVAL", "60")))
 )
+app.conf.imports = tuple(filter(None, os.environ.get("CHILD_IMPORTS", "").split(",")))
 
 #: Producer apps of the pytest process (a scheduler's OPTIONS["app"] names them).
 redis_app = make_app(REDIS_URL)
