@@ -53,6 +53,7 @@ NEEDS = {
     "system/test_broker_failure.py": ["celery"],
     "system/test_hostile_api.py": ["example"],
     "system/test_worker_crash.py": ["celery"],
+    "system/test_dispatch_broker_down.py": ["celery"],
 }
 
 

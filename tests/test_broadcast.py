@@ -217,6 +217,16 @@ def test_a_withdrawn_round_stops_the_chain(load, drivers):
         Load.objects.accept(load.pk, drivers[0])
 
 
+def test_an_extended_round_names_no_assignee_and_is_delivered(load, drivers):
+    load.start_dispatch()
+    extended = load.extend(by=60)
+    assert (extended.kind, extended.assignee_pk) == ("extended", None)
+    deliver_pending()
+    extended.refresh_from_db()
+    assert extended.delivery_state == "delivered"
+    Load.objects.accept(load.pk, drivers[0])
+
+
 def test_each_candidate_whose_offer_was_taken_is_told(load, drivers):
     load.start_dispatch()
     Load.objects.accept(load.pk, drivers[0])

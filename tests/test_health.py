@@ -69,7 +69,8 @@ def test_a_project_that_was_never_swept_is_unhealthy(client):
     assert checks == {
         "SweeperHealthCheck(using=None, intervals=2.0)": (
             "Unavailable: testapp.StockRequest was never swept; "
-            "testapp.Ticket was never swept; testapp.Job was never swept"
+            "testapp.Ticket was never swept; testapp.Job was never swept; "
+            "testapp.Load was never swept"
         ),
         "OutboxHealthCheck(using=None, max_age=300.0)": "OK",
         "DueOffersHealthCheck(using=None, intervals=3.0)": "OK",

@@ -36,7 +36,12 @@ def test_every_sweep_stamps_each_model_it_swept_on_the_database_clock():
     sweep()
     after = database_now("default")
     beats = _beats()
-    assert set(beats) == {"testapp.StockRequest", "testapp.Ticket", "testapp.Job"}
+    assert set(beats) == {
+        "testapp.StockRequest",
+        "testapp.Ticket",
+        "testapp.Job",
+        "testapp.Load",
+    }
     assert all(before <= stamp <= after for stamp in beats.values())
     row = SweeperHeartbeat.objects.get(name="testapp.Ticket")
     assert (row.host, row.pid) == (socket.gethostname(), os.getpid())

@@ -35,6 +35,7 @@ def test_an_idle_project_reads_as_zeros_and_nones():
         "testapp.StockRequest",
         "testapp.Ticket",
         "testapp.Job",
+        "testapp.Load",
     }
     for model in status.models:
         assert (model.open_offers, model.due_offers) == (0, 0)

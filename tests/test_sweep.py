@@ -65,6 +65,7 @@ def test_sweep_one_model_and_a_queryset(driver, user):
         "testapp.StockRequest": 4,
         "testapp.Ticket": 1,
         "testapp.Job": 0,
+        "testapp.Load": 0,
     }
     assert count_due([Ticket]) == {"testapp.Ticket": 1}
     assert sweep([Ticket]).by_model == {"testapp.Ticket": 1}
@@ -74,6 +75,7 @@ def test_sweep_one_model_and_a_queryset(driver, user):
         "testapp.StockRequest": 2,
         "testapp.Ticket": 0,
         "testapp.Job": 0,
+        "testapp.Load": 0,
     }
 
 

@@ -94,6 +94,12 @@ class Broadcast(_ChainDeadline):
     ``candidates``, ``order``, ``deadline`` and ``offer_values`` are as for
     :class:`Sequential`; ``max_rounds`` limits the rounds as ``max_attempts``
     limits a sequential chain's offers.
+
+    A round's row has no assignee while it is open, so what reads the
+    assignee sees nobody: ``assignment_offered`` is sent once per candidate,
+    but a reminder or an extension of a round notifies nobody, and
+    ``least_loaded`` does not count open rounds. The round's timeout is the
+    model's, resolved without an assignee.
     """
 
     candidates: str

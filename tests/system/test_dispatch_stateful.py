@@ -4,7 +4,9 @@ Random sequences of start / stop a chain, offer by hand, accept, reject,
 expire (forced too), extend, withdraw, deadlines passing, sweep and relay
 run against ``tests.testapp.Job`` (a
 ``Sequential`` policy: the pool's drivers in key order, three offers at
-most) on whichever database the suite uses. After every step the lifecycle
+most) and ``tests.testapp.Load`` (a ``Broadcast`` policy: rounds of three,
+two rounds at most; any driver may answer) on whichever database the suite
+uses. After every step the lifecycle
 invariants of DESIGN.md 1-3 hold, and so do the chains':
 
 * at most one running chain per assignment, never ahead of its row;
@@ -42,25 +44,27 @@ from django_assignment_timeout.models import AssignmentEvent
 from django_assignment_timeout.sweep import sweep
 from django_assignment_timeout.testing import make_due
 from tests.system.invariants import violations
-from tests.testapp.models import Driver, Job
+from django_assignment_timeout.options import options_for
+from tests.testapp.models import Driver, Job, Load
 
 ROWS = 3
 DRIVERS = 4
-MAX_ATTEMPTS = 3  # Job's policy
 
 
 class DispatchMachine(RuleBasedStateMachine):
     """Drives chains and hand transitions; checks what the database holds."""
 
+    model: type[Job] | type[Load] = Job
+
     @initialize()
     def start(self) -> None:
-        for model in (AssignmentEvent, DispatchChain, Job, Driver):
+        for model in (AssignmentEvent, DispatchChain, self.model, Driver):
             model._base_manager.all().delete()
         self.drivers = [Driver.objects.create(name=f"m-{i}") for i in range(DRIVERS)]
-        self.jobs = [Job.objects.create(pool="m-") for _ in range(ROWS)]
+        self.jobs = [self.model.objects.create(pool="m-") for _ in range(ROWS)]
 
-    def _job(self, i: int) -> Job:
-        return Job.objects.get(pk=self.jobs[i].pk)
+    def _job(self, i: int) -> Job | Load:
+        return self.model.objects.get(pk=self.jobs[i].pk)
 
     # -- rules ----------------------------------------------------------------
 
@@ -83,42 +87,50 @@ class DispatchMachine(RuleBasedStateMachine):
     @rule(i=st.integers(0, ROWS - 1), d=st.integers(0, DRIVERS - 1))
     def offer_by_hand(self, i: int, d: int) -> None:
         try:
-            Job.objects.offer(self.jobs[i].pk, self.drivers[d])
+            self.model.objects.offer(self.jobs[i].pk, self.drivers[d])
         except TransitionError:
             assert self._job(i).status != "pending"
 
-    @rule(i=st.integers(0, ROWS - 1), kind=st.sampled_from(["accepted", "rejected"]))
-    def answer(self, i: int, kind: str) -> None:
+    @rule(
+        i=st.integers(0, ROWS - 1),
+        kind=st.sampled_from(["accepted", "rejected"]),
+        d=st.integers(0, DRIVERS - 1),
+    )
+    def answer(self, i: int, kind: str, d: int) -> None:
         job = self._job(i)
-        if job.assignee_id is None:
+        if job.assignee_id is None and job.status != "offered":
             return
-        call = Job.objects.accept if kind == "accepted" else Job.objects.reject
+        # A single offer is answered by its assignee; a broadcast round (no
+        # assignee) by any driver, refused unless the round was offered to them.
+        who = job.assignee_id or self.drivers[d].pk
+        manager = self.model.objects
+        call = manager.accept if kind == "accepted" else manager.reject
         # Refused when due already: the refusal expired it.
         with contextlib.suppress(TransitionError):
-            call(job.pk, job.assignee_id, attempt=job.assignment_attempt)
+            call(job.pk, who, attempt=job.assignment_attempt)
 
     @rule(i=st.integers(0, ROWS - 1), force=st.booleans())
     def expire(self, i: int, force: bool) -> None:
         with contextlib.suppress(TransitionError):
-            Job.objects.expire(self.jobs[i].pk, force=force)
+            self.model.objects.expire(self.jobs[i].pk, force=force)
 
     @rule(i=st.integers(0, ROWS - 1))
     def withdraw(self, i: int) -> None:
         with contextlib.suppress(TransitionError):
-            Job.objects.withdraw(self.jobs[i].pk, reason="test")
+            self.model.objects.withdraw(self.jobs[i].pk, reason="test")
 
     @rule(i=st.integers(0, ROWS - 1), by=st.sampled_from([1, 30, 600]))
     def extend(self, i: int, by: int) -> None:
         with contextlib.suppress(TransitionError):
-            Job.objects.extend(self.jobs[i].pk, by=by)
+            self.model.objects.extend(self.jobs[i].pk, by=by)
 
     @rule(i=st.integers(0, ROWS - 1))
     def deadline_passes(self, i: int) -> None:
-        make_due(Job, self.jobs[i].pk)
+        make_due(self.model, self.jobs[i].pk)
 
     @rule()
     def sweep_all(self) -> None:
-        sweep([Job])
+        sweep([self.model])
 
     @rule(batch_size=st.integers(1, 4))
     def relay(self, batch_size: int) -> None:
@@ -130,7 +142,7 @@ class DispatchMachine(RuleBasedStateMachine):
     def lifecycle_invariants(self) -> None:
         if hasattr(self, "jobs"):
             # forced: the dispatcher may end an offer before its deadline.
-            assert violations(Job, forced=True, offer_deadlines=False) == []
+            assert violations(self.model, forced=True, offer_deadlines=False) == []
 
     @invariant()
     def chain_invariants(self) -> None:
@@ -141,13 +153,14 @@ class DispatchMachine(RuleBasedStateMachine):
             "pk"
         ).values_list("object_pk", "attempt", "kind", "assignee_pk"):
             events[pk].append((attempt, kind, assignee))
-        rows = {str(j.pk): j for j in Job.objects.all()}
+        rows = {str(j.pk): j for j in self.model.objects.all()}
+        max_attempts = options_for(self.model).dispatch.max_attempts
         chains = DispatchChain.objects.order_by("pk")
         running = [c for c in chains if c.state == ChainState.RUNNING]
         assert len({c.object_pk for c in running}) == len(running)
         for chain in chains:
             row, history = rows[chain.object_pk], events[chain.object_pk]
-            assert chain.offers <= MAX_ATTEMPTS, chain
+            assert chain.offers <= max_attempts, chain
             assert chain.attempt <= row.assignment_attempt, chain
             spent: set[str | None] = set()
             offered_to = []
@@ -176,10 +189,15 @@ class DispatchMachine(RuleBasedStateMachine):
                 ), (chain, events[chain.object_pk])
 
 
+class BroadcastMachine(DispatchMachine):
+    model = Load
+
+
 @pytest.mark.django_db(transaction=True)
-def test_dispatch_state_machine():
+@pytest.mark.parametrize("machine", [DispatchMachine, BroadcastMachine])
+def test_dispatch_state_machine(machine):
     run_state_machine_as_test(
-        DispatchMachine,
+        machine,
         settings=settings(
             max_examples=20,
             stateful_step_count=30,

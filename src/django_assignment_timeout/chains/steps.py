@@ -248,10 +248,15 @@ def advance(model: type[models.Model], event: AssignmentEvent) -> None:
             _end(own, ChainState.STOPPED, ChainEnd.WITHDRAWN)
             return
         row = model._base_manager.using(using).filter(pk=chain.object_pk).first()
-        if row is not None and getattr(row, ATTEMPT) == chain.attempt:
+        if (
+            opts.dispatch.strategy == "broadcast"
+            and row is not None
+            and getattr(row, ATTEMPT) == chain.attempt
+        ):
             # A broadcast round's decline: the round may still be open, or
             # another candidate took it since (its own event ends the chain
-            # too, whichever comes first).
+            # too, whichever comes first). A single offer's ending always
+            # leaves the row pending or offered again.
             status = getattr(row, opts.status_attname)
             if status == opts.offered:
                 return

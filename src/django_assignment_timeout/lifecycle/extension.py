@@ -94,7 +94,8 @@ def extend(
                 statements.event_values_sequenced,
                 [
                     *(content_type, str(pk), current_attempt, "extended"),
-                    *(str(assignee_pk), deadline, "", sequence),
+                    *(None if assignee_pk is None else str(assignee_pk), deadline),
+                    *("", sequence),
                 ],
                 using,
             )
