@@ -39,10 +39,14 @@ offer's precise expiry an ETA task, the relay a ``deliver`` task sent after
 each event; this process starts the chains through the same scheduler. The
 worker's task counts are printed with it.
 
-Broadcast offers are not built yet, so their double wins are ``n/a``.
+Last, ``--broadcast-rounds`` broadcast rounds (``tests.testapp.Load``, ten
+candidates a round): ten threads, each on its own connection, accept each
+round at the same barrier (:mod:`tests.support.broadcast_race`, the race
+test's harness). A double win is a round with more than one accept that
+returned; the checker's other findings are printed beside it.
 
 The last line is ``cascade_vs_receiver=<float> next_offer_p99_s=<float>
-broadcast_double_wins=n/a`` (the loop's p99 from the deadline).
+broadcast_double_wins=<int>`` (the loop's p99 from the deadline).
 """
 
 from __future__ import annotations
@@ -310,6 +314,7 @@ def main() -> None:
     parser.add_argument(
         "--no-celery", action="store_true", help="skip the Celery latency figure"
     )
+    parser.add_argument("--broadcast-rounds", type=int, default=500)
     args = parser.parse_args()
 
     db_name = f"bench_dispatch_{os.getpid()}"
@@ -353,6 +358,7 @@ def main() -> None:
                 "Celery",
                 latency(celery_worker, env, args.latency_chains, args.latency_timeout),
             )
+        double_wins = broadcast(args.broadcast_rounds)
     finally:
         from django.db import connections
 
@@ -360,8 +366,31 @@ def main() -> None:
         admin_sql(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
     print(
         f"cascade_vs_receiver={ratio:.2f} "
-        f"next_offer_p99_s={waited['deadline_p99_s']} broadcast_double_wins=n/a"
+        f"next_offer_p99_s={waited['deadline_p99_s']} "
+        f"broadcast_double_wins={double_wins}"
     )
+
+
+def broadcast(rounds: int) -> int:
+    """Race ``rounds`` broadcast rounds; print them; the rounds won twice or more."""
+    from django.test import override_settings
+
+    from tests.support import broadcast_race
+
+    began = time.monotonic()
+    # Rounds are raced a batch after they open: none may expire meanwhile.
+    with override_settings(TESTAPP_JOB_TIMEOUT_SECONDS=3600):
+        result = broadcast_race.race_rounds(rounds, broadcast_race.library_accept)
+    seconds = time.monotonic() - began
+    double = sum(len(won) > 1 for won in result.winners.values())
+    problems = broadcast_race.double_wins(result)
+    print(
+        f"broadcast: {len(result.pks)} rounds of {broadcast_race.CANDIDATES} "
+        f"simultaneous accepts in {seconds:.1f} s: {double} double wins, "
+        f"{sum(result.refusals.values())} refusals {dict(result.refusals)}, "
+        f"{len(problems)} other findings {problems[:3]}"
+    )
+    return double
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ def test_dispatch_benchmark_runs_both_cascades_and_prints_its_summary():
     result = run_python(
         str(ROOT / "bench" / "dispatch.py"),
         *("--chains", "10", "--latency-chains", "4", "--latency-timeout", "1"),
+        *("--broadcast-rounds", "20"),
         *([] if celery else ["--no-celery"]),
         timeout=240,
     )
@@ -36,8 +37,10 @@ def test_dispatch_benchmark_runs_both_cascades_and_prints_its_summary():
     assert latencies == ["next offer with the command loop"] + (
         ["next offer with Celery"] if celery else []
     )
+    (raced,) = [line for line in lines if line.startswith("broadcast: 20 rounds")]
+    assert "0 double wins, 180 refusals {'AlreadyTaken': 180}, 0 other" in raced
     assert re.fullmatch(
         r"cascade_vs_receiver=\d+\.\d\d next_offer_p99_s=\d+\.\d+ "
-        r"broadcast_double_wins=n/a",
+        r"broadcast_double_wins=0",
         lines[-1],
     ), lines[-1]
