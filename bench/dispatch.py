@@ -374,7 +374,6 @@ def main() -> None:
 def broadcast(rounds: int) -> int:
     """Race ``rounds`` broadcast rounds; print them; the rounds won twice or more."""
     from django.test import override_settings
-
     from tests.support import broadcast_race
 
     began = time.monotonic()

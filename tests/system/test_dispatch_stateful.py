@@ -41,10 +41,10 @@ from django_assignment_timeout.exceptions import (
     TransitionError,
 )
 from django_assignment_timeout.models import AssignmentEvent
+from django_assignment_timeout.options import options_for
 from django_assignment_timeout.sweep import sweep
 from django_assignment_timeout.testing import make_due
 from tests.system.invariants import violations
-from django_assignment_timeout.options import options_for
 from tests.testapp.models import Driver, Job, Load
 
 ROWS = 3
